@@ -1,0 +1,5 @@
+"""`python -m tpulint`."""
+
+from tpulint.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""The pipeline: read a model, build its graphs, run the rules, predict the partition; returns a typed ModelReport."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+from tpulint import engine
+from tpulint.config import Config, merge
+from tpulint.findings import Effect, Finding
+from tpulint.graph import Graph
+from tpulint.model import Model, read_model
+from tpulint.partition import TPU, Partition, PartitionOptions, partition
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReport:
+    """Everything tpulint predicts for one model file."""
+
+    path: str
+    model: Model
+    graphs: tuple[Graph, ...]
+    findings: tuple[Finding, ...]  # reported findings (after select/ignore), sorted
+    partitions: tuple[Partition, ...]  # one per TFLite subgraph
+    compilable: bool
+    config: Config
+    compiled_info: Any = None  # tpulint.compiled.CompiledInfo for *_edgetpu.tflite files
+    memory: Any = None  # tpulint.memory.MemoryEstimate
+
+    @property
+    def compiled(self) -> bool:
+        return self.model.is_compiled
+
+    @property
+    def ops(self) -> int:
+        return sum(len(p.placements) for p in self.partitions)
+
+    @property
+    def tpu_ops(self) -> int:
+        return sum(p.tpu_ops for p in self.partitions)
+
+    @property
+    def cpu_ops(self) -> int:
+        return self.ops - self.tpu_ops
+
+    @property
+    def tpu_subgraphs(self) -> int:
+        return sum(len(p.segments) for p in self.partitions)
+
+    @property
+    def main(self) -> Partition:
+        return self.partitions[0]
+
+    def placement_of(self, subgraph: int, op: int) -> str:
+        return self.partitions[subgraph].placements[op].placement
+
+
+def analyze(path: str | os.PathLike[str], config: Config | None = None, **options: Any) -> ModelReport:
+    """Analyse one .tflite file. Options override `config` (compiler, min_runtime, multiple_subgraphs, ...).
+
+    Raises tpulint.ModelError when the file is not a usable model; never any other exception for bad input.
+    """
+    cfg = merge(config or Config(), **options)
+    path = os.fspath(path)
+    model = read_model(path)
+    return analyze_model(model, cfg)
+
+
+def analyze_model(model: Model, config: Config) -> ModelReport:
+    graphs = tuple(Graph.build(sg) for sg in model.subgraphs)
+    all_findings = engine.check(model, graphs, config)
+    all_findings = [f if f.path == model.path else replace(f, path=model.path) for f in all_findings]
+    compilable = not any(f.effect is Effect.MODEL for f in all_findings)
+    part_options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
+    partitions = tuple(partition(g, all_findings, part_options, compilable) for g in graphs)
+    reported = tuple(sorted((f for f in all_findings if config.enabled(f.code, model.path)), key=Finding.sort_key))
+    return ModelReport(model.path, model, graphs, reported, partitions, compilable, config)
+
+
+__all__ = ["ModelReport", "analyze", "analyze_model", "TPU"]

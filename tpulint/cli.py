@@ -1,0 +1,213 @@
+"""The `tpulint` command: parse arguments, analyse each model, render the report, choose the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from tpulint._version import __version__
+from tpulint.errors import ModelError, TpulintError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+DESCRIPTION = """\
+tpulint: predict what the Edge TPU compiler does to a TFLite model, without the compiler.
+
+For every operator: Edge TPU or CPU, and why; where the model is cut and which op caused it;
+whether edgetpu_compiler will accept the model at all.
+"""
+
+EPILOG = """\
+Other commands:
+  tpulint rule CODE       show the documentation of a rule (tpulint rule --all lists every rule)
+
+Exit status: 0 no findings at or above --fail-on, 1 findings, 2 usage error or unreadable model.
+Settings can also live in [tool.tpulint] of pyproject.toml (see README).
+"""
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tpulint", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="*", metavar="PATH", help="model files, directories (searched for *.tflite) or globs")
+    p.add_argument("--version", action="version", version=f"tpulint {__version__}")
+    out = p.add_argument_group("output")
+    out.add_argument("--format", default=None, metavar="FORMAT",
+                     help="concise (default), full, json")
+    out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    target = p.add_argument_group("compiler target (mirrors edgetpu_compiler's options)")
+    target.add_argument("--compiler", metavar="VERSION", help="compiler version to predict: 2.0, 2.1, 14.1, 15.0, 16.0 (default)")
+    target.add_argument("-m", "--min-runtime", type=int, metavar="N", help="lowest Edge TPU runtime to support (compiler -m)")
+    target.add_argument("-a", "--multiple-subgraphs", action="store_true", default=None,
+                        help="allow several Edge TPU subgraphs (compiler -a)")
+    target.add_argument("-i", "--intermediate-tensors", type=_csv, metavar="NAMES",
+                        help="comma-separated tensors that end the Edge TPU segment (compiler -i)")
+    rules = p.add_argument_group("rule selection")
+    rules.add_argument("--select", type=_csv, action="extend", metavar="CODES", help="only these rule codes or prefixes")
+    rules.add_argument("--ignore", type=_csv, action="extend", metavar="CODES", help="skip these rule codes or prefixes")
+    rules.add_argument("--config", metavar="PYPROJECT", help="read [tool.tpulint] from this file (default: nearest pyproject.toml)")
+    rules.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    fail = p.add_argument_group("exit status")
+    fail.add_argument("--fail-on", choices=("error", "warning", "cpu-op", "never"), default=None,
+                      help="lowest finding that fails the run (default: error)")
+    fail.add_argument("--min-tpu-ops-ratio", type=float, metavar="R", help="also fail when fewer than R of the ops map")
+    fail.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings fail the run")
+    return p
+
+
+def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+    """(path, problem) for each model named by files, directories or globs; problem is None when it can be read."""
+    for arg in args:
+        if os.path.isdir(arg):
+            found = sorted(str(p) for p in Path(arg).rglob("*.tflite") if p.is_file())
+            if not found:
+                yield arg, "directory contains no *.tflite files"
+            yield from ((f, None) for f in found)
+        elif os.path.lexists(arg):
+            yield arg, None
+        elif glob.has_magic(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                yield arg, "no file matches this pattern"
+            for match in matches:
+                if os.path.isdir(match):
+                    yield from iter_model_paths([match])
+                else:
+                    yield match, None
+        else:
+            yield arg, "no such file"
+
+
+def load_config(ns: argparse.Namespace) -> Any:
+    from tpulint import config as cfg
+
+    base = cfg.Config()
+    if not ns.isolated:
+        pyproject = Path(ns.config) if ns.config else cfg.find_pyproject(Path.cwd())
+        if pyproject is not None:
+            if not pyproject.is_file():
+                raise TpulintError(f"{pyproject}: no such file")
+            base = cfg.load_pyproject(pyproject, base)
+    return cfg.merge(
+        base,
+        compiler=ns.compiler,
+        min_runtime=ns.min_runtime,
+        multiple_subgraphs=ns.multiple_subgraphs,
+        intermediate_tensors=tuple(ns.intermediate_tensors) if ns.intermediate_tensors else None,
+        select=tuple(ns.select) if ns.select else None,
+        ignore=tuple(ns.ignore) if ns.ignore else None,
+        fail_on=ns.fail_on,
+        min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
+    )
+
+
+def error(message: str) -> None:
+    from tpulint.render.escape import terminal_safe
+
+    print(f"tpulint: {terminal_safe(message)}", file=sys.stderr)
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder, then rename: never half a report."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def failing(doc: dict[str, Any], cfg: Any) -> bool:
+    """Whether the run fails under --fail-on and --min-tpu-ops-ratio."""
+    threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
+    for m in doc["models"]:
+        if m["error"] is not None:
+            continue
+        if threshold and any(f["severity"] in threshold for f in m["findings"]):
+            return True
+        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"]:
+            return True
+        ops = m["summary"]["ops"]
+        if cfg.min_tpu_ops_ratio is not None and ops and m["summary"]["tpu_ops"] / ops < cfg.min_tpu_ops_ratio:
+            return True
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["rule"]:
+        from tpulint.rule_command import main as rule_main
+
+        return rule_main(argv[1:])
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not ns.paths:
+        parser.print_usage(sys.stderr)
+        error("no model given; try `tpulint model.tflite` or `tpulint --help`")
+        return EXIT_ERROR
+    try:
+        cfg = load_config(ns)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
+    fmt = ns.format or "concise"
+    from tpulint.render import FORMATS, RenderOptions, render
+
+    if fmt not in FORMATS:
+        error(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        return EXIT_ERROR
+
+    from tpulint.analysis import analyze_model
+    from tpulint.model import read_model
+    from tpulint.report import ModelFailure, document
+
+    results: list[Any] = []
+    unreadable = False
+    for path, problem in iter_model_paths(ns.paths):
+        if problem is None:
+            try:
+                results.append(analyze_model(read_model(path), cfg))
+                continue
+            except ModelError as e:
+                problem = str(e)
+        error(f"{path}: {problem}")
+        unreadable = True
+        results.append(ModelFailure(path, problem))
+    doc = document(results, cfg)
+    text = render(doc, RenderOptions(format=fmt, color=_use_color()))
+    try:
+        if ns.output:
+            write_atomically(ns.output, text)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except OSError as e:
+        error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
+        return EXIT_ERROR
+    if unreadable:
+        return EXIT_ERROR
+    if failing(doc, cfg) and not ns.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

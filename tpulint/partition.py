@@ -1,0 +1,238 @@
+"""Predict the compiler's partition: per op Edge TPU or CPU, its status, what blocked it, and the Edge TPU segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from tpulint.findings import MAPPED, MORE_THAN_ONE_SUBGRAPH, Effect, Finding
+from tpulint.graph import Graph
+
+TPU = "tpu"
+CPU = "cpu"
+
+# When several findings force one op to the CPU, the compiler prints one status; these come first.
+_STATUS_PRECEDENCE = (
+    "Operation version not supported",
+    "Operation is working on an unsupported data type",
+    "Operation not supported",
+    "Tensor has unsupported rank (up to 3 innermost dimensions mapped)",
+    "Filter, bias, or other param is not constant at compile-time",
+    "For example, a fully-connected or softmax layer with 2D output",
+    "Operation is otherwise supported, but not mapped due to some unspecified limitation",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOptions:
+    """The compiler options that change partitioning."""
+
+    multiple_subgraphs: bool = False  # edgetpu_compiler -a
+    intermediate_tensors: tuple[str, ...] = ()  # edgetpu_compiler -i
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where one op runs and the status line the compiler would log for it."""
+
+    index: int
+    opcode: str
+    custom_code: str | None
+    placement: str  # TPU or CPU
+    status: str
+    codes: tuple[str, ...] = ()  # rules that put this op on the CPU
+    blocked_by: int | None = None  # for ops cut off downstream of a CPU op: that op
+    segment: int | None = None  # Edge TPU segment index for TPU ops
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One Edge TPU subgraph (one edgetpu-custom-op in the compiled file)."""
+
+    index: int
+    ops: tuple[int, ...]
+    inputs: tuple[int, ...]  # boundary tensor indices entering the segment
+    outputs: tuple[int, ...]  # boundary tensor indices leaving it
+
+
+@dataclass(frozen=True, slots=True)
+class Blocker:
+    """A CPU op with its own reason that cuts ops off downstream, ranked by what fixing it regains."""
+
+    op: int
+    regained: int  # ops (itself included) that would move to the Edge TPU if it mapped
+    cut_tensors: tuple[int, ...] = ()  # tensors feeding it from the Edge TPU: a `-i` cut point
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    subgraph: int
+    placements: tuple[Placement, ...]
+    segments: tuple[Segment, ...]
+    blockers: tuple[Blocker, ...] = ()
+    compilable: bool = True
+
+    @property
+    def tpu_ops(self) -> int:
+        return sum(1 for p in self.placements if p.placement == TPU)
+
+    @property
+    def cpu_ops(self) -> int:
+        return len(self.placements) - self.tpu_ops
+
+
+@dataclass
+class _Verdicts:
+    """Per-op reasons from the findings: the status and codes of the findings that force the CPU."""
+
+    status: list[str | None]
+    codes: list[tuple[str, ...]] = field(default_factory=list)
+
+
+def own_verdicts(n_ops: int, findings: Iterable[Finding], subgraph: int) -> _Verdicts:
+    status: list[str | None] = [None] * n_ops
+    codes: list[list[str]] = [[] for _ in range(n_ops)]
+    rank = {s: i for i, s in enumerate(_STATUS_PRECEDENCE)}
+    for f in findings:
+        loc = f.location
+        if f.effect is not Effect.CPU or loc.subgraph != subgraph or loc.operator is None:
+            continue
+        i = loc.operator
+        codes[i].append(f.code)
+        new = f.status or _STATUS_PRECEDENCE[-1]
+        if status[i] is None or rank.get(new, len(rank)) < rank.get(status[i], len(rank)):  # type: ignore[arg-type]
+            status[i] = new
+    return _Verdicts(status, [tuple(dict.fromkeys(c)) for c in codes])
+
+
+def partition(graph: Graph, findings: Sequence[Finding], options: PartitionOptions = PartitionOptions(),
+              compilable: bool = True) -> Partition:
+    """Place every op of the graph's subgraph, following the data flow from the first mappable op."""
+    sg = graph.subgraph
+    ops = sg.operators
+    verdicts = own_verdicts(len(ops), findings, sg.index)
+    if not compilable:
+        placements = tuple(
+            Placement(op.index, op.opcode, op.custom_code, CPU, verdicts.status[op.index] or "", verdicts.codes[op.index])
+            for op in ops)
+        return Partition(sg.index, placements, (), (), False)
+    cut_ops = _after_intermediate_tensors(graph, options.intermediate_tensors)
+    own = [s is None and i not in cut_ops for i, s in enumerate(verdicts.status)]
+    on_tpu, blocked_by, start = _propagate(graph, own, options.multiple_subgraphs)
+    segment_of = _segments(graph, on_tpu, options.multiple_subgraphs)
+    placements = []
+    for op in ops:
+        i = op.index
+        if on_tpu[i]:
+            placements.append(Placement(i, op.opcode, op.custom_code, TPU, MAPPED, (), None, segment_of[i]))
+        elif verdicts.status[i] is not None:
+            placements.append(Placement(i, op.opcode, op.custom_code, CPU, verdicts.status[i], verdicts.codes[i]))  # type: ignore[arg-type]
+        else:
+            placements.append(Placement(i, op.opcode, op.custom_code, CPU, MORE_THAN_ONE_SUBGRAPH, (), blocked_by[i]))
+    segments = _segment_boundaries(graph, segment_of)
+    blockers = _rank_blockers(graph, own, on_tpu, blocked_by, start, options.multiple_subgraphs)
+    return Partition(sg.index, tuple(placements), segments, blockers, True)
+
+
+def _after_intermediate_tensors(graph: Graph, names: Sequence[str]) -> set[int]:
+    """Ops that read (directly or downstream) a tensor named with `-i`: the compiler leaves them to the CPU."""
+    if not names:
+        return set()
+    wanted = set(names)
+    readers = [c for t in graph.subgraph.tensors if t.name in wanted for c in graph.consumers[t.index]]
+    return set(readers) | graph.descendants(readers)
+
+
+def _propagate(graph: Graph, own: list[bool], multiple: bool) -> tuple[list[bool], list[int | None], int]:
+    """An op maps when it can and no op between the segment start and it fell to the CPU (unless `-a`)."""
+    n = len(own)
+    start = next((i for i in range(n) if own[i]), n)
+    on_tpu = [False] * n
+    blocked_by: list[int | None] = [None] * n
+    for i in range(start, n):
+        blocker = None
+        for p in graph.preds[i]:
+            if p < start or on_tpu[p]:
+                continue
+            root = p if not own[p] else blocked_by[p]
+            if root is not None and (blocker is None or root < blocker):
+                blocker = root
+        if own[i] and (multiple or blocker is None):
+            on_tpu[i] = True
+        elif own[i]:
+            blocked_by[i] = blocker  # mappable, but cut off downstream of a CPU op
+    return on_tpu, blocked_by, start
+
+
+def _segments(graph: Graph, on_tpu: list[bool], multiple: bool) -> list[int | None]:
+    """Segment index per TPU op: one segment by default; with `-a`, one per count of CPU walls crossed."""
+    n = len(on_tpu)
+    segment: list[int | None] = [None] * n
+    if not multiple:
+        for i in range(n):
+            if on_tpu[i]:
+                segment[i] = 0
+        return segment
+    walls = [0] * n
+    seen_tpu = [False] * n  # some TPU op upstream (a CPU op after it is a wall)
+    for i in range(n):
+        w = 0
+        upstream_tpu = on_tpu[i]
+        for p in graph.preds[i]:
+            w = max(w, walls[p] + (1 if not on_tpu[p] and seen_tpu[p] and on_tpu[i] else 0))
+            upstream_tpu = upstream_tpu or seen_tpu[p]
+        walls[i], seen_tpu[i] = w, upstream_tpu
+    used = sorted({walls[i] for i in range(n) if on_tpu[i]})
+    renumber = {w: k for k, w in enumerate(used)}
+    for i in range(n):
+        if on_tpu[i]:
+            segment[i] = renumber[walls[i]]
+    return segment
+
+
+def _segment_boundaries(graph: Graph, segment_of: list[int | None]) -> tuple[Segment, ...]:
+    sg = graph.subgraph
+    members: dict[int, list[int]] = {}
+    for i, s in enumerate(segment_of):
+        if s is not None:
+            members.setdefault(s, []).append(i)
+    graph_outputs = set(sg.outputs)
+    segments = []
+    for s, ops in sorted(members.items()):
+        inside = set(ops)
+        inputs: dict[int, None] = {}
+        outputs: dict[int, None] = {}
+        for i in ops:
+            op = sg.operators[i]
+            for t in op.inputs:
+                if t >= 0 and graph.producer[t] not in inside and not sg.tensors[t].data_size:
+                    inputs[t] = None
+            for t in op.outputs:
+                if t in graph_outputs or any(c not in inside for c in graph.consumers[t]):
+                    outputs[t] = None
+        segments.append(Segment(s, tuple(ops), tuple(inputs), tuple(outputs)))
+    return tuple(segments)
+
+
+def _rank_blockers(graph: Graph, own: list[bool], on_tpu: list[bool], blocked_by: list[int | None], start: int,
+                   multiple: bool, limit: int = 10) -> tuple[Blocker, ...]:
+    """Ops with their own CPU reason, ranked by how many ops would map if each one did (exact for the top few)."""
+    cut_off: dict[int, int] = {}
+    for i, b in enumerate(blocked_by):
+        if b is not None:
+            cut_off[b] = cut_off.get(b, 0) + 1
+    candidates = [i for i in range(start, len(own)) if not own[i]]
+    candidates.sort(key=lambda i: (-cut_off.get(i, 0), i))
+    base = sum(on_tpu)
+    ranked = []
+    for b in candidates[:limit]:
+        trial = list(own)
+        trial[b] = True
+        regained = sum(_propagate(graph, trial, multiple)[0]) - base
+        if regained <= 0:
+            continue
+        cut = tuple(t for t in graph.subgraph.operators[b].inputs
+                    if t >= 0 and graph.producer[t] >= 0 and on_tpu[graph.producer[t]])
+        ranked.append(Blocker(b, regained, cut))
+    ranked.sort(key=lambda x: (-x.regained, x.op))
+    return tuple(ranked)

@@ -1,0 +1,27 @@
+"""Output formats: each renderer turns the plain JSON document (tpulint.report) into text; imported on demand."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+# format name -> module under tpulint.render providing `render(doc, options) -> str`
+FORMATS = {
+    "concise": "text",
+    "full": "text",
+    "json": "json",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    format: str = "concise"
+    color: bool = False
+    statistics: bool = False
+    root: str | None = None  # repository root that SARIF/GitHub paths are made relative to
+
+
+def render(doc: dict[str, Any], options: RenderOptions) -> str:
+    module = importlib.import_module(f"tpulint.render.{FORMATS[options.format]}")
+    return module.render(doc, options)  # type: ignore[no-any-return]

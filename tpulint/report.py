@@ -1,0 +1,125 @@
+"""The versioned JSON wire format (schema_version 1): plain data built from ModelReports, input of every renderer."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Iterable
+
+from tpulint._version import __version__
+from tpulint.analysis import ModelReport
+from tpulint.config import Config
+from tpulint.findings import Finding
+from tpulint.model import Tensor
+
+SCHEMA_VERSION = 1
+
+
+def document(results: Iterable["ModelReport | ModelFailure"], config: Config) -> dict[str, Any]:
+    """One document per run: the target, then one entry per model (a failed model carries `error`)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "tpulint", "version": __version__},
+        "target": {
+            "compiler": config.compiler,
+            "min_runtime": config.runtime,
+            "multiple_subgraphs": config.multiple_subgraphs,
+            "intermediate_tensors": list(config.intermediate_tensors),
+        },
+        "models": [r.to_dict() if isinstance(r, ModelFailure) else model_entry(r) for r in results],
+    }
+
+
+class ModelFailure:
+    """A path that could not be analysed, with the one-line reason."""
+
+    __slots__ = ("path", "message")
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "error": {"message": self.message}, "compiled": False, "compilable": False,
+            "summary": {"ops": 0, "tpu_ops": 0, "cpu_ops": 0, "tpu_subgraphs": 0},
+            "ops": [], "segments": [], "blockers": [], "findings": [], "compiled_info": None, "memory": None,
+        }
+
+
+def _tensor(t: Tensor) -> dict[str, Any]:
+    return {"index": t.index, "name": t.name, "shape": list(t.shape), "dtype": t.dtype, "constant": t.is_constant}
+
+
+def finding_entry(f: Finding) -> dict[str, Any]:
+    loc = f.location
+    return {
+        "code": f.code,
+        "name": f.name,
+        "severity": str(f.severity),
+        "confidence": str(f.confidence),
+        "effect": str(f.effect),
+        "message": f.message,
+        "status": f.status,
+        "fix": f.fix,
+        "location": {
+            "subgraph": loc.subgraph, "operator": loc.operator, "op_type": loc.op_type,
+            "tensor": loc.tensor, "tensor_name": loc.tensor_name,
+        },
+        "fingerprint": f.fingerprint(),
+    }
+
+
+def model_entry(r: ModelReport) -> dict[str, Any]:
+    ops = []
+    segments = []
+    blockers = []
+    for part, graph in zip(r.partitions, r.graphs):
+        sg = graph.subgraph
+        tensors = sg.tensors
+        for p in part.placements:
+            op = sg.operators[p.index]
+            ops.append({
+                "subgraph": sg.index,
+                "index": p.index,
+                "opcode": p.opcode,
+                "custom_code": p.custom_code,
+                "version": op.version,
+                "placement": p.placement,
+                "status": p.status,
+                "codes": list(p.codes),
+                "blocked_by": p.blocked_by,
+                "segment": p.segment,
+                "inputs": [_tensor(tensors[i]) for i in op.inputs if i >= 0],
+                "outputs": [_tensor(tensors[i]) for i in op.outputs],
+                "preds": list(graph.preds[p.index]),
+            })
+        for s in part.segments:
+            segments.append({
+                "subgraph": sg.index, "index": s.index, "ops": list(s.ops),
+                "inputs": [tensors[t].name for t in s.inputs], "outputs": [tensors[t].name for t in s.outputs],
+            })
+        for b in part.blockers:
+            cut = [tensors[t].name for t in b.cut_tensors]
+            blockers.append({
+                "subgraph": sg.index, "op": b.op, "opcode": sg.operators[b.op].name, "regained": b.regained,
+                "cut_tensors": cut,
+                "compiler_command": compiler_command(r.path, cut) if cut else None,
+            })
+    return {
+        "path": r.path,
+        "error": None,
+        "compiled": r.compiled,
+        "compilable": r.compilable,
+        "summary": {"ops": r.ops, "tpu_ops": r.tpu_ops, "cpu_ops": r.cpu_ops, "tpu_subgraphs": r.tpu_subgraphs},
+        "ops": ops,
+        "segments": segments,
+        "blockers": blockers,
+        "findings": [finding_entry(f) for f in r.findings],
+        "compiled_info": r.compiled_info.to_dict() if r.compiled_info is not None else None,
+        "memory": r.memory.to_dict() if r.memory is not None else None,
+    }
+
+
+def compiler_command(path: str, cut_tensors: list[str]) -> str:
+    """The `edgetpu_compiler -i` line that ends the Edge TPU segment at `cut_tensors`."""
+    return f"edgetpu_compiler -i {shlex.quote(','.join(cut_tensors))} {shlex.quote(path)}"
