@@ -12,10 +12,12 @@ from tpulint.findings import Finding
 from tpulint.model import Tensor
 
 SCHEMA_VERSION = 1
+DOCS_URL = "https://github.com/tpulint/tpulint/blob/main/docs/rules.md"
 
 
 def document(results: Iterable["ModelReport | ModelFailure"], config: Config) -> dict[str, Any]:
     """One document per run: the target, then one entry per model (a failed model carries `error`)."""
+    models = [r.to_dict() if isinstance(r, ModelFailure) else model_entry(r) for r in results]
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "tpulint", "version": __version__},
@@ -25,7 +27,8 @@ def document(results: Iterable["ModelReport | ModelFailure"], config: Config) ->
             "multiple_subgraphs": config.multiple_subgraphs,
             "intermediate_tensors": list(config.intermediate_tensors),
         },
-        "models": [r.to_dict() if isinstance(r, ModelFailure) else model_entry(r) for r in results],
+        "models": models,
+        "rules": rule_metadata(sorted({f["code"] for m in models for f in m["findings"]})),
     }
 
 
@@ -123,3 +126,19 @@ def model_entry(r: ModelReport) -> dict[str, Any]:
 def compiler_command(path: str, cut_tensors: list[str]) -> str:
     """The `edgetpu_compiler -i` line that ends the Edge TPU segment at `cut_tensors`."""
     return f"edgetpu_compiler -i {shlex.quote(','.join(cut_tensors))} {shlex.quote(path)}"
+
+
+def rule_metadata(codes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Documentation of the rules that fired, so every renderer (SARIF, HTML) is self-contained."""
+    from tpulint.registry import get_rule
+
+    out: dict[str, dict[str, Any]] = {}
+    for code in codes:
+        r = get_rule(code)
+        if r is None:
+            continue
+        out[code] = {
+            "name": r.name, "summary": r.summary, "severity": str(r.severity), "confidence": str(r.confidence),
+            "help": r.markdown(), "url": f"{DOCS_URL}#{r.anchor}",
+        }
+    return out
