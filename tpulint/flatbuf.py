@@ -1,15 +1,57 @@
-"""Bounds-checked reading of FlatBuffer tables: every offset and length is verified before it is followed."""
+"""Bounds-checked reading of FlatBuffer tables: every offset, vtable and vector length is verified before use."""
 
 from __future__ import annotations
 
 import struct
+from operator import itemgetter
+from typing import Callable
 
 from tpulint.errors import ModelError
 
 _U32 = struct.Struct("<I").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U16 = struct.Struct("<H").unpack_from
+_HH = struct.Struct("<HH").unpack_from
 _FORMAT_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8, "f": 4, "d": 8}
+_VECTOR_STRUCTS: dict[tuple[str, int], Callable] = {}
+
+OFFSET = "o"  # a Layout code: a uoffset (table, vector or string); decoded as the relative offset, 0 when absent
+
+# Work allowed beyond the file size: a valid FlatBuffer stores each vector once, so decoding every vector of
+# it touches at most `size` bytes; a hostile file that points thousands of fields at one huge vector does not.
+_BUDGET_SLACK = 1 << 16
+
+
+def _vector_struct(fmt: str, count: int) -> Callable:
+    key = (fmt, count)
+    unpack = _VECTOR_STRUCTS.get(key)
+    if unpack is None:
+        unpack = struct.Struct(f"<{count}{fmt}").unpack_from
+        if count <= 64:  # keep the cache small: long vectors are rare
+            _VECTOR_STRUCTS[key] = unpack
+    return unpack
+
+
+class Layout:
+    """The fields of one table type to decode in a single `struct` call: ((slot, code), ...) and their defaults.
+
+    `code` is a struct format character for scalars, or OFFSET for a table/vector/string field.
+    """
+
+    __slots__ = ("slots", "codes", "defaults", "name")
+
+    def __init__(self, name: str, fields: tuple[tuple[int, str, object], ...]) -> None:
+        self.name = name
+        self.slots = tuple(f[0] for f in fields)
+        self.codes = tuple(f[1] for f in fields)
+        self.defaults = tuple(0 if f[1] == OFFSET else f[2] for f in fields)
+
+
+# How to decode the tables that share one vtable under one Layout, as a plain tuple for fast unpacking:
+# (unpack, table_size, field_offsets, pick, defaults). `pick(unpack(data, pos) + defaults)` gives the Layout's
+# values in Layout order (defaults for absent fields); an OFFSET field comes back relative to its own
+# position, `pos + field_offsets[i]`. Callers check `pos + table_size <= size` before unpacking.
+Plan = tuple
 
 
 class Table:
@@ -81,15 +123,23 @@ class Table:
 
 
 class Reader:
-    """A read-only byte buffer (usually an mmap) with checked accessors that raise ModelError."""
+    """A read-only byte buffer (usually an mmap) with checked accessors that raise ModelError.
 
-    __slots__ = ("data", "size", "what", "_vtables")
+    Two interfaces: `Table` objects for convenience, and `Layout`/`Plan` decoding for hot loops (one struct
+    call per table, vtables decoded once per distinct vtable). Both verify like the FlatBuffers C++
+    verifier: vtable and table inside the buffer, every field inside its table, every offset, vector and
+    string inside the buffer; on top of that the total decoded vector length is bounded by the file size.
+    """
+
+    __slots__ = ("data", "size", "what", "budget", "_vtables", "_plans")
 
     def __init__(self, data: "bytes | memoryview", what: str = "model") -> None:
         self.data = data
         self.size = len(data)
         self.what = what
+        self.budget = self.size + _BUDGET_SLACK
         self._vtables: dict[int, tuple[int, ...]] = {}
+        self._plans: dict[Layout, dict[int, Plan]] = {}
 
     def fail(self, message: str) -> ModelError:
         return ModelError(f"corrupt {self.what}: {message}")
@@ -100,11 +150,11 @@ class Reader:
 
     def u32(self, pos: int) -> int:
         self.check(pos, 4)
-        return _U32(self.data, pos)[0]
+        return _U32(self.data, pos)[0]  # type: ignore[no-any-return]
 
     def i32(self, pos: int) -> int:
         self.check(pos, 4)
-        return _I32(self.data, pos)[0]
+        return _I32(self.data, pos)[0]  # type: ignore[no-any-return]
 
     def scalar(self, pos: int, fmt: str) -> object:
         self.check(pos, _FORMAT_SIZES[fmt])
@@ -131,13 +181,135 @@ class Reader:
 
     def _decode_vtable(self, vt: int) -> tuple[int, ...]:
         self.check(vt, 4)
-        vt_size, table_size = struct.unpack_from("<HH", self.data, vt)
+        vt_size, table_size = _HH(self.data, vt)
         if vt_size < 4 or vt_size % 2:
             raise self.fail(f"vtable at {vt} has bad size {vt_size}")
         self.check(vt, vt_size)
         fields = struct.unpack_from(f"<{(vt_size - 4) // 2}H", self.data, vt + 4)
         self._vtables[vt] = fields
         return fields
+
+    # --- Layout/Plan decoding (hot loops) -------------------------------------------------------
+
+    def plans(self, layout: Layout) -> dict[int, Plan]:
+        """The plan cache of `layout` (vtable position -> Plan); look up `cache.get(vt) or reader.plan(vt, layout)`."""
+        cache = self._plans.get(layout)
+        if cache is None:
+            cache = self._plans[layout] = {}
+        return cache
+
+    def plan(self, vt: int, layout: Layout) -> Plan:
+        """Validate the vtable at `vt` for `layout` and build the single-call decoder of its tables."""
+        if vt < 0 or vt > self.size - 4:
+            raise self.fail(f"vtable at {vt} outside the {self.size}-byte buffer")
+        fields = self._vtables.get(vt)
+        if fields is None:
+            fields = self._decode_vtable(vt)
+        table_size = _HH(self.data, vt)[1]
+        if table_size < 4:
+            raise self.fail(f"vtable at {vt} declares a {table_size}-byte table")
+        present = []  # (field offset, layout index, size)
+        field_offsets = []
+        for i, (slot, code) in enumerate(zip(layout.slots, layout.codes)):
+            fo = fields[slot] if slot < len(fields) else 0
+            width = 4 if code == OFFSET else _FORMAT_SIZES[code]
+            if fo:
+                if fo < 4 or fo + width > table_size:
+                    raise self.fail(f"{layout.name} field {slot} at offset {fo} lies outside its {table_size}-byte table")
+                present.append((fo, i, width, "I" if code == OFFSET else code))
+            field_offsets.append(fo)
+        present.sort()
+        fmt = ["<"]
+        cursor = 0
+        for fo, _, width, code in present:
+            if fo < cursor:
+                raise self.fail(f"{layout.name} fields overlap in the vtable at {vt}")
+            if fo > cursor:
+                fmt.append(f"{fo - cursor}x")
+            fmt.append(code)
+            cursor = fo + width
+        # Output order: layout order, taking absent fields from the defaults appended after the present ones.
+        n_present = len(present)
+        where = {i: k for k, (_, i, _, _) in enumerate(present)}
+        absent_at = n_present
+        order = []
+        for i in range(len(layout.slots)):
+            if i in where:
+                order.append(where[i])
+            else:
+                order.append(absent_at + i)
+        pick = itemgetter(*order) if len(order) > 1 else (lambda t, _k=order[0]: (t[_k],)) if order else (lambda t: ())
+        p = (struct.Struct("".join(fmt)).unpack_from, table_size, tuple(field_offsets), pick, layout.defaults)
+        self.plans(layout)[vt] = p
+        return p
+
+    def decode(self, pos: int, layout: Layout) -> tuple[tuple, tuple[int, ...]]:
+        """(values in layout order, field offsets) of the table at `pos`: the convenient, slower form."""
+        if pos < 0 or pos > self.size - 4:
+            raise self.fail(f"table at {pos} outside the {self.size}-byte buffer")
+        vt = pos - _I32(self.data, pos)[0]
+        unpack, table_size, field_offsets, pick, defaults = self.plans(layout).get(vt) or self.plan(vt, layout)
+        if pos + table_size > self.size:
+            raise self.fail(f"{layout.name} table at {pos} runs past the end of the buffer")
+        return pick(unpack(self.data, pos) + defaults), field_offsets
+
+    def table_positions(self, pos: int) -> list[int]:
+        """Absolute positions of the tables of the vector of tables at `pos` (each checked to lie in the buffer)."""
+        size = self.size
+        if pos < 0 or pos > size - 4:
+            raise self.fail(f"vector at {pos} outside the {size}-byte buffer")
+        count = _U32(self.data, pos)[0]
+        start = pos + 4
+        if count > (size - start) >> 2:
+            raise self.fail(f"vector at {pos} claims {count} tables, past the end of the {size}-byte buffer")
+        if not count:
+            return []
+        rel = _vector_struct("I", count)(self.data, start)
+        out = [start + 4 * i + r for i, r in enumerate(rel)]
+        if max(out) > size - 4:
+            raise self.fail(f"a table of the vector at {pos} lies past the end of the {size}-byte buffer")
+        return out
+
+    def vector(self, pos: int, fmt: str) -> tuple:
+        """The scalars of the vector at `pos`, unpacked in one call (bounds- and budget-checked)."""
+        size = self.size
+        if pos < 0 or pos > size - 4:
+            raise self.fail(f"vector at {pos} outside the {size}-byte buffer")
+        count = _U32(self.data, pos)[0]
+        if count * _FORMAT_SIZES[fmt] > size - pos - 4:
+            raise self.fail(f"vector at {pos} claims {count} elements, past the end of the {size}-byte buffer")
+        if not count:
+            return ()
+        self.budget -= count
+        if self.budget < 0:
+            raise self.fail("vectors overlap: decoding them would read more than the whole file")
+        return _vector_struct(fmt, count)(self.data, pos + 4)  # type: ignore[no-any-return]
+
+    def length(self, pos: int, element_size: int) -> int:
+        """The element count of the vector at `pos`, checked against the buffer, without reading the elements."""
+        size = self.size
+        if pos < 0 or pos > size - 4:
+            raise self.fail(f"vector at {pos} outside the {size}-byte buffer")
+        count = _U32(self.data, pos)[0]
+        if count * element_size > size - pos - 4:
+            raise self.fail(f"vector at {pos} claims {count} elements, past the end of the {size}-byte buffer")
+        return count  # type: ignore[no-any-return]
+
+    def text(self, pos: int) -> str:
+        """The string at `pos`; bytes that are not UTF-8 become backslash escapes (so any name is printable)."""
+        size = self.size
+        if pos < 0 or pos > size - 4:
+            raise self.fail(f"string at {pos} outside the {size}-byte buffer")
+        count = _U32(self.data, pos)[0]
+        start = pos + 4
+        if count > size - start:
+            raise self.fail(f"string at {pos} claims {count} bytes, past the end of the {size}-byte buffer")
+        self.budget -= count
+        if self.budget < 0:
+            raise self.fail("strings overlap: decoding them would read more than the whole file")
+        return str(self.data[start:start + count], "utf-8", "backslashreplace")
+
+    # --- Table interface helpers ----------------------------------------------------------------
 
     def vector_span(self, pos: int, element_size: int) -> tuple[int, int]:
         count = self.u32(pos)
@@ -147,30 +319,14 @@ class Reader:
         return start, count
 
     def scalar_vector(self, pos: int, fmt: str) -> tuple:
-        start, count = self.vector_span(pos, _FORMAT_SIZES[fmt])
-        if count == 0:
-            return ()
-        return struct.unpack_from(f"<{count}{fmt}", self.data, start)
+        return self.vector(pos, fmt)
 
     def table_vector(self, pos: int) -> list[Table]:
-        start, count = self.vector_span(pos, 4)
-        if count == 0:
-            return []
-        offsets = struct.unpack_from(f"<{count}I", self.data, start)
-        size = self.size
         table = self.table
-        out = []
-        for i, rel in enumerate(offsets):
-            at = start + 4 * i + rel
-            if at >= size:
-                raise self.fail(f"table {i} of vector at {pos} points past the end")
-            out.append(table(at))
-        return out
+        return [table(at) for at in self.table_positions(pos)]
 
     def string(self, pos: int) -> str:
-        start, count = self.vector_span(pos, 1)
-        raw = bytes(self.data[start:start + count])
-        return raw.decode("utf-8", errors="backslashreplace")
+        return self.text(pos)
 
     def bytes_at(self, start: int, count: int) -> bytes:
         self.check(start, count)
@@ -186,5 +342,3 @@ def read_fields(table: Table, layout: tuple[tuple[str, int, str, object], ...]) 
         else:
             out[name] = table.scalar(slot, fmt, default)
     return out
-
-

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
+import struct
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from tpulint import _schema
 from tpulint.errors import ModelError
-from tpulint.flatbuf import Reader, Table, read_fields
+from tpulint.flatbuf import _I32, _U32, OFFSET, Layout, Reader
 
 INTEGER_8BIT = frozenset({"int8", "uint8"})
 EDGETPU_CUSTOM_CODE = "edgetpu-custom-op"
@@ -212,29 +214,112 @@ def parse_model(data: "bytes | mmap.mmap", path: str) -> Model:
     return _ModelParser(reader, path, size).parse()
 
 
+# Table layouts of the TFLite schema fields tpulint reads: (vtable slot, struct code or OFFSET, default).
+_MODEL = Layout("Model", ((0, "I", 0), (1, OFFSET, 0), (2, OFFSET, 0), (3, OFFSET, 0), (4, OFFSET, 0),
+                          (6, OFFSET, 0), (7, OFFSET, 0)))
+_OPCODE = Layout("OperatorCode", ((0, "b", 0), (1, OFFSET, 0), (2, "i", 1), (3, "i", 0)))
+_BUFFER = Layout("Buffer", ((0, OFFSET, 0), (2, "Q", 0)))
+_SUBGRAPH = Layout("SubGraph", ((0, OFFSET, 0), (1, OFFSET, 0), (2, OFFSET, 0), (3, OFFSET, 0), (4, OFFSET, 0)))
+_TENSOR = Layout("Tensor", ((0, OFFSET, 0), (1, "b", 0), (2, "I", 0), (3, OFFSET, 0), (4, OFFSET, 0),
+                            (5, "?", False), (7, OFFSET, 0)))
+_QUANT = Layout("QuantizationParameters", ((2, OFFSET, 0), (3, OFFSET, 0), (6, "i", 0)))
+_OPERATOR = Layout("Operator", ((0, "I", 0), (1, OFFSET, 0), (2, OFFSET, 0), (3, "B", 0), (4, OFFSET, 0),
+                                (5, OFFSET, 0), (8, OFFSET, 0)))
+_METADATA = Layout("Metadata", ((0, OFFSET, 0), (1, "I", 0)))
+_SIGNATURE = Layout("SignatureDef", ((0, OFFSET, 0), (1, OFFSET, 0), (2, OFFSET, 0), (4, "I", 0)))
+_TENSOR_MAP = Layout("TensorMap", ((0, OFFSET, 0), (1, "I", 0)))
+
+
+class _Options:
+    """How to decode one builtin options table: its Layout, field names and which fields are vectors."""
+
+    __slots__ = ("layout", "names", "vectors")
+
+    def __init__(self, table: str, fields: tuple[tuple[str, int, str, object], ...]) -> None:
+        self.layout = Layout(table, tuple(
+            (slot, OFFSET if fmt.startswith("vec:") else fmt, default) for _, slot, fmt, default in fields))
+        self.names = tuple(f[0] for f in fields)
+        self.vectors = tuple((i, f[2][4:]) for i, f in enumerate(fields) if f[2].startswith("vec:"))
+
+
+_OPTIONS: dict[int, _Options | None] = {}
+
+
+def _options_of(options_type: int) -> _Options | None:
+    """The decoder of builtin options type `options_type`; None for unknown types and tables without fields."""
+    if options_type not in _OPTIONS:
+        table = _schema.BUILTIN_OPTIONS.get(options_type, "")
+        fields = _schema.OPTION_LAYOUTS.get(table, ())
+        _OPTIONS[options_type] = _Options(table, fields) if fields else None
+    return _OPTIONS[options_type]
+
+
+_TENSOR_TYPES = _schema.TENSOR_TYPES
+_VECTORS: dict[str, dict[int, Callable]] = {"i": {}, "f": {}, "q": {}}
+
+
+def _vector(fmt: str, n: int) -> Callable:
+    """The unpacker of a vector of `n` scalars (cached for short vectors: shapes, per-tensor quantization)."""
+    unpack = struct.Struct(f"<{n}{fmt}").unpack_from
+    if n <= 16:
+        _VECTORS[fmt][n] = unpack
+    return unpack
+
+
+def _fast_constructor(cls: type) -> Callable:
+    """A positional constructor for a frozen slots dataclass that sets the slots directly.
+
+    Equivalent to `cls(*fields)` (these classes have no __post_init__ or converters) at half the cost:
+    the dataclass __init__ of a frozen class goes through object.__setattr__ for every field, and the
+    reader builds tens of thousands of tensors.
+    """
+    names = [f.name for f in dataclasses.fields(cls)]
+    env: dict[str, object] = {"_new": object.__new__, "_cls": cls}
+    env.update({f"_set_{n}": getattr(cls, n).__set__ for n in names})
+    source = (f"def make({', '.join(names)}):\n    self = _new(_cls)\n"
+              + "".join(f"    _set_{n}(self, {n})\n" for n in names) + "    return self\n")
+    exec(source, env)  # noqa: S102 - the source is built from the dataclass's own field names only
+    return env["make"]  # type: ignore[return-value]
+
+
+_new_tensor = _fast_constructor(Tensor)
+_new_quantization = _fast_constructor(Quantization)
+_new_operator = _fast_constructor(Operator)
+_NO_OPTIONS: Mapping[str, object] = {}
+
+
 class _ModelParser:
-    """One pass over the Model table; tables are decoded once and vectors unpacked in bulk."""
+    """One pass over the Model table: each table is decoded once, with one struct call, and vectors in bulk.
+
+    Every position comes from Reader methods that check it (tables, vectors, strings) or is compared with
+    the buffer size before use; every tensor, buffer, operator-code and subgraph index is range-checked.
+    """
 
     def __init__(self, reader: Reader, path: str, size: int) -> None:
         self.r = reader
         self.path = path
         self.size = size
+        self.buffer_positions: list[int] = []
 
     def parse(self) -> Model:
-        root = self.r.root()
-        buffers = [self._buffer_size(t) for t in root.tables(4)]
-        opcodes = [self._opcode(t) for t in root.tables(1)]
-        subgraph_tables = root.tables(2)
-        if not subgraph_tables:
+        r = self.r
+        root = r.u32(0)
+        (version, opcodes_r, subgraphs_r, description_r, buffers_r, metadata_r, signatures_r), fo = r.decode(
+            root, _MODEL)
+        buffers = self._buffers(r.table_positions(root + fo[4] + buffers_r) if buffers_r else [])
+        opcodes = [self._opcode(p) for p in (r.table_positions(root + fo[1] + opcodes_r) if opcodes_r else [])]
+        subgraph_positions = r.table_positions(root + fo[2] + subgraphs_r) if subgraphs_r else []
+        if not subgraph_positions:
             raise ModelError("corrupt model: no subgraphs")
-        subgraphs = tuple(self._subgraph(i, t, opcodes, buffers) for i, t in enumerate(subgraph_tables))
-        metadata, min_runtime = self._metadata(root.tables(6), buffers)
-        signatures = tuple(self._signature(t, subgraphs) for t in root.tables(7))
+        subgraphs = tuple(self._subgraph(i, p, opcodes, buffers) for i, p in enumerate(subgraph_positions))
+        metadata, min_runtime = self._metadata(r.table_positions(root + fo[5] + metadata_r) if metadata_r else [])
+        signatures = tuple(self._signature(p, subgraphs)
+                           for p in (r.table_positions(root + fo[6] + signatures_r) if signatures_r else []))
         return Model(
             path=self.path,
             file_size=self.size,
-            schema_version=root.u32(0),
-            description=root.string(3) or "",
+            schema_version=version,
+            description=r.text(root + fo[3] + description_r) if description_r else "",
             subgraphs=subgraphs,
             num_buffers=len(buffers),
             metadata=metadata,
@@ -242,115 +327,250 @@ class _ModelParser:
             min_runtime_version=min_runtime,
         )
 
-    def _buffer_size(self, t: Table) -> int:
-        span = t.vector_span(0, 1)
-        if span is not None and span[1]:
-            return span[1]
-        external = t.scalar(2, "Q", 0)  # data stored after the flatbuffer (models over 2 GiB)
-        return int(external) if external else 0  # type: ignore[arg-type]
+    def _buffers(self, positions: list[int]) -> list[int]:
+        """Byte length of every buffer; the data itself is never read."""
+        r = self.r
+        data, size = r.data, r.size
+        plans = r.plans(_BUFFER)
+        sizes = []
+        data_positions = []
+        for pos in positions:
+            vt = pos - _I32(data, pos)[0]
+            unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, _BUFFER)
+            if pos + table_size > size:
+                raise r.fail(f"Buffer table at {pos} runs past the end of the buffer")
+            data_r, external = pick(unpack(data, pos) + defaults)
+            if data_r:
+                at = pos + fo[0] + data_r
+                n = r.length(at, 1)
+                data_positions.append(at + 4)
+                sizes.append(n if n else external)
+            else:
+                data_positions.append(0)
+                sizes.append(external)  # data stored after the flatbuffer (models over 2 GiB)
+        self.buffer_positions = data_positions
+        return sizes
 
-    def _opcode(self, t: Table) -> tuple[str, str | None, int]:
-        deprecated = t.scalar(0, "b", 0)
-        builtin = t.i32(3, 0)
-        code = max(int(deprecated), builtin)  # type: ignore[call-overload]
+    def _opcode(self, pos: int) -> tuple[str, str | None, int]:
+        r = self.r
+        (deprecated, custom_r, version, builtin), fo = r.decode(pos, _OPCODE)
+        code = max(deprecated, builtin)
         name = _schema.BUILTIN_OPERATORS.get(code, f"UNKNOWN_{code}")
-        custom = t.string(1) if name == "CUSTOM" else None
-        return name, custom, t.i32(2, 1)
+        custom = r.text(pos + fo[1] + custom_r) if name == "CUSTOM" and custom_r else None
+        return name, custom, version
 
-    def _subgraph(self, index: int, t: Table, opcodes: list, buffers: list[int]) -> Subgraph:
-        tensors = tuple(self._tensor(i, tt, buffers) for i, tt in enumerate(t.tables(0)))
+    def _subgraph(self, index: int, pos: int, opcodes: list, buffers: list[int]) -> Subgraph:
+        r = self.r
+        (tensors_r, inputs_r, outputs_r, operators_r, name_r), fo = r.decode(pos, _SUBGRAPH)
+        tensors = self._tensors(r.table_positions(pos + fo[0] + tensors_r) if tensors_r else [], buffers)
         n = len(tensors)
         where = f"subgraph {index}"
-        inputs = self._indices(t.vector(1, "i"), n, f"{where} input")
-        outputs = self._indices(t.vector(2, "i"), n, f"{where} output")
-        operators = tuple(self._operator(i, ot, opcodes, n, where) for i, ot in enumerate(t.tables(3)))
-        return Subgraph(index, t.string(4) or "", tensors, operators, inputs, outputs)
+        inputs = self._indices(r.vector(pos + fo[1] + inputs_r, "i") if inputs_r else (), n, f"{where} input")
+        outputs = self._indices(r.vector(pos + fo[2] + outputs_r, "i") if outputs_r else (), n, f"{where} output")
+        operators = self._operators(r.table_positions(pos + fo[3] + operators_r) if operators_r else [],
+                                    opcodes, n, where)
+        name = r.text(pos + fo[4] + name_r) if name_r else ""
+        return Subgraph(index, name, tensors, operators, inputs, outputs)
 
-    def _indices(self, values: tuple, limit: int, what: str, optional: bool = False) -> tuple[int, ...]:
-        for v in values:
-            if v >= limit or (v < 0 and not (optional and v == -1)):
-                raise ModelError(f"corrupt model: {what} refers to tensor {v}, but there are only {limit} tensors")
+    @staticmethod
+    def _indices(values: tuple, limit: int, what: str, optional: bool = False) -> tuple[int, ...]:
+        """`values` unchanged when every one is a tensor index below `limit` (or -1 for an omitted input)."""
+        if values and (max(values) >= limit or min(values) < (-1 if optional else 0)):
+            for v in values:
+                if v >= limit or (v < 0 and not (optional and v == -1)):
+                    raise ModelError(
+                        f"corrupt model: {what} refers to tensor {v}, but there are only {limit} tensors")
         return values
 
-    def _tensor(self, index: int, t: Table, buffers: list[int]) -> Tensor:
-        buffer = t.u32(2, 0)
-        if buffer >= len(buffers) and buffers:
-            raise ModelError(f"corrupt model: tensor {index} refers to buffer {buffer}, but there are only {len(buffers)} buffers")
-        dtype_code = t.scalar(1, "b", 0)
-        signature_at = t.offset(7)
-        quant = t.table(4)
-        return Tensor(
-            index=index,
-            name=t.string(3) or "",
-            dtype=_schema.TENSOR_TYPES.get(dtype_code, f"type{dtype_code}"),  # type: ignore[call-overload]
-            shape=t.vector(0, "i"),
-            shape_signature=t.vector(7, "i") if signature_at else None,
-            quantization=self._quantization(quant) if quant is not None else None,
-            buffer=buffer,
-            data_size=buffers[buffer] if buffer < len(buffers) else 0,
-            is_variable=bool(t.scalar(5, "?", False)),
-        )
+    def _tensors(self, positions: list[int], buffers: list[int]) -> tuple[Tensor, ...]:
+        # The hottest loop of the reader. Vectors and strings are decoded inline with the same checks as
+        # Reader.vector/Reader.text: the count word inside the buffer, the elements inside the buffer, and
+        # the total decoded length within the budget (checked once at the end: it only bounds the work).
+        r = self.r
+        data, size = r.data, r.size
+        plans, qplans = r.plans(_TENSOR), r.plans(_QUANT)
+        n_buffers = len(buffers)
+        types = _TENSOR_TYPES
+        ints, floats, longs = _VECTORS["i"], _VECTORS["f"], _VECTORS["q"]
+        new_tensor, new_quantization = _new_tensor, _new_quantization
+        decoded = 0
+        out = []
+        append = out.append
+        last = size - 4
+        for index, pos in enumerate(positions):
+            vt = pos - _I32(data, pos)[0]  # table_positions checked pos + 4 <= size
+            unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, _TENSOR)
+            if pos + table_size > size:
+                raise r.fail(f"Tensor table at {pos} runs past the end of the buffer")
+            shape_r, dtype_code, buffer, name_r, quant_r, is_variable, signature_r = pick(unpack(data, pos) + defaults)
+            if buffer >= n_buffers and (buffer or n_buffers):
+                raise ModelError(f"corrupt model: tensor {index} refers to buffer {buffer}, "
+                                 f"but there are only {n_buffers} buffers")
+            shape = ()
+            if shape_r:
+                at = pos + fo[0] + shape_r
+                if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
+                    raise r.fail(f"the shape of tensor {index} lies outside the buffer")
+                decoded += n
+                shape = (ints.get(n) or _vector("i", n))(data, at + 4)
+            name = ""
+            if name_r:
+                at = pos + fo[3] + name_r
+                if at > last or (n := _U32(data, at)[0]) > last - at:
+                    raise r.fail(f"the name of tensor {index} lies outside the buffer")
+                decoded += n
+                name = str(data[at + 4:at + 4 + n], "utf-8", "backslashreplace")
+            quantization = None
+            if quant_r:
+                q = pos + fo[4] + quant_r
+                if q > last:
+                    raise r.fail(f"the quantization of tensor {index} lies outside the buffer")
+                qvt = q - _I32(data, q)[0]
+                qunpack, qsize, qfo, qpick, qdefaults = qplans.get(qvt) or r.plan(qvt, _QUANT)
+                if q + qsize > size:
+                    raise r.fail(f"QuantizationParameters table at {q} runs past the end of the buffer")
+                scales_r, zero_points_r, axis = qpick(qunpack(data, q) + qdefaults)
+                if scales_r:
+                    at = q + qfo[0] + scales_r
+                    if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
+                        raise r.fail(f"the quantization scales of tensor {index} lie outside the buffer")
+                    if n:
+                        decoded += n
+                        scales = (floats.get(n) or _vector("f", n))(data, at + 4)
+                        zero_points = ()
+                        if zero_points_r:
+                            at = q + qfo[1] + zero_points_r
+                            if at > last or (n := _U32(data, at)[0]) > (last - at) >> 3:
+                                raise r.fail(f"the zero points of tensor {index} lie outside the buffer")
+                            decoded += n
+                            zero_points = (longs.get(n) or _vector("q", n))(data, at + 4)
+                        quantization = new_quantization(scales, zero_points, axis)
+            signature = None
+            if signature_r:
+                at = pos + fo[6] + signature_r
+                if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
+                    raise r.fail(f"the shape signature of tensor {index} lies outside the buffer")
+                decoded += n
+                signature = (ints.get(n) or _vector("i", n))(data, at + 4)
+            append(new_tensor(index, name, types.get(dtype_code) or f"type{dtype_code}", shape, signature,
+                              quantization, buffer, buffers[buffer] if n_buffers else 0, is_variable))
+        r.budget -= decoded
+        if r.budget < 0:
+            raise r.fail("vectors overlap: decoding them would read more than the whole file")
+        return tuple(out)
 
-    def _quantization(self, t: Table) -> Quantization | None:
-        scales = t.vector(2, "f")
-        if not scales:
-            return None
-        return Quantization(scales, t.vector(3, "q"), t.i32(6, 0))
+    def _operators(self, positions: list[int], opcodes: list, n_tensors: int, where: str) -> tuple[Operator, ...]:
+        r = self.r
+        data, size = r.data, r.size
+        plans = r.plans(_OPERATOR)
+        ints = _VECTORS["i"]
+        new_operator = _new_operator
+        n_opcodes = len(opcodes)
+        decoded = 0
+        last = size - 4
+        out = []
+        append = out.append
+        for index, pos in enumerate(positions):
+            vt = pos - _I32(data, pos)[0]  # table_positions checked pos + 4 <= size
+            unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, _OPERATOR)
+            if pos + table_size > size:
+                raise r.fail(f"Operator table at {pos} runs past the end of the buffer")
+            code_index, inputs_r, outputs_r, options_type, options_r, custom_r, intermediates_r = pick(
+                unpack(data, pos) + defaults)
+            if code_index >= n_opcodes:
+                raise ModelError(f"corrupt model: {where} op {index} uses operator code {code_index}, "
+                                 f"but there are only {n_opcodes}")
+            name, custom, version = opcodes[code_index]
+            inputs = outputs = ()
+            if inputs_r:
+                at = pos + fo[1] + inputs_r
+                if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
+                    raise r.fail(f"the inputs of {where} op {index} lie outside the buffer")
+                decoded += n
+                inputs = (ints.get(n) or _vector("i", n))(data, at + 4)
+                if inputs and (max(inputs) >= n_tensors or min(inputs) < -1):
+                    self._indices(inputs, n_tensors, f"{where} op {index} input", optional=True)
+            if outputs_r:
+                at = pos + fo[2] + outputs_r
+                if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
+                    raise r.fail(f"the outputs of {where} op {index} lie outside the buffer")
+                decoded += n
+                outputs = (ints.get(n) or _vector("i", n))(data, at + 4)
+                if outputs and (max(outputs) >= n_tensors or min(outputs) < 0):
+                    self._indices(outputs, n_tensors, f"{where} op {index} output")
+            intermediates = ()
+            if intermediates_r:
+                intermediates = self._indices(r.vector(pos + fo[6] + intermediates_r, "i"), n_tensors,
+                                              f"{where} op {index} intermediate")
+            options = _NO_OPTIONS
+            if options_type and options_r:
+                spec = _OPTIONS.get(options_type) or _options_of(options_type)
+                if spec is not None:
+                    options = self._options(pos + fo[4] + options_r, spec)
+            custom_span = None
+            if custom_r and name == "CUSTOM":
+                at = pos + fo[5] + custom_r
+                custom_span = (at + 4, r.length(at, 1))
+            append(new_operator(index, name, version, inputs, outputs, custom, options, intermediates, custom_span))
+        r.budget -= decoded
+        if r.budget < 0:
+            raise r.fail("vectors overlap: decoding them would read more than the whole file")
+        return tuple(out)
 
-    def _operator(self, index: int, t: Table, opcodes: list, n_tensors: int, where: str) -> Operator:
-        code_index = t.u32(0, 0)
-        if code_index >= len(opcodes):
-            raise ModelError(
-                f"corrupt model: {where} op {index} uses operator code {code_index}, but there are only {len(opcodes)}"
-            )
-        name, custom, version = opcodes[code_index]
-        what = f"{where} op {index}"
-        inputs = self._indices(t.vector(1, "i"), n_tensors, f"{what} input", optional=True)
-        outputs = self._indices(t.vector(2, "i"), n_tensors, f"{what} output")
-        intermediates = self._indices(t.vector(8, "i"), n_tensors, f"{what} intermediate") if t.offset(8) else ()
-        options: Mapping[str, object] = {}
-        options_type = t.scalar(3, "B", 0)
-        if options_type:
-            layout = _schema.OPTION_LAYOUTS.get(_schema.BUILTIN_OPTIONS.get(options_type, ""), ())  # type: ignore[call-overload]
-            table = t.table(4) if layout else None
-            if table is not None:
-                options = read_fields(table, layout)
-        custom_span = t.vector_span(5, 1) if name == "CUSTOM" else None
-        return Operator(index, name, version, inputs, outputs, custom, options, intermediates, custom_span)
+    def _options(self, pos: int, spec: _Options) -> dict[str, object]:
+        r = self.r
+        if pos > r.size - 4:
+            raise r.fail(f"{spec.layout.name} table at {pos} outside the {r.size}-byte buffer")
+        vt = pos - _I32(r.data, pos)[0]
+        unpack, table_size, fo, pick, defaults = r.plans(spec.layout).get(vt) or r.plan(vt, spec.layout)
+        if pos + table_size > r.size:
+            raise r.fail(f"{spec.layout.name} table at {pos} runs past the end of the buffer")
+        values = pick(unpack(r.data, pos) + defaults)
+        if spec.vectors:
+            values = list(values)
+            for i, fmt in spec.vectors:
+                values[i] = r.vector(pos + fo[i] + values[i], fmt) if values[i] else ()
+        return dict(zip(spec.names, values))
 
-    def _metadata(self, tables: list[Table], buffers: list[int]) -> tuple[tuple[str, ...], str | None]:
+    def _metadata(self, positions: list[int]) -> tuple[tuple[str, ...], str | None]:
+        r = self.r
         names = []
         min_runtime = None
-        for t in tables:
-            name = t.string(0) or ""
+        for pos in positions:
+            (name_r, buffer), fo = r.decode(pos, _METADATA)
+            name = r.text(pos + fo[0] + name_r) if name_r else ""
             names.append(name)
             if name == "min_runtime_version":
-                min_runtime = self._small_buffer_text(t.u32(1, 0))
+                min_runtime = self._small_buffer_text(buffer)
         return tuple(names), min_runtime
 
     def _small_buffer_text(self, buffer: int) -> str | None:
-        root = self.r.root()
-        tables = root.tables(4)
-        if buffer >= len(tables):
+        if buffer >= len(self.buffer_positions):
             return None
-        span = tables[buffer].vector_span(0, 1)
-        if span is None or span[1] > 64:
+        start = self.buffer_positions[buffer]
+        if not start:
             return None
-        return self.r.bytes_at(*span).split(b"\0", 1)[0].decode("ascii", "backslashreplace")
+        n = self.r.length(start - 4, 1)
+        if n > 64:
+            return None
+        return self.r.bytes_at(start, n).split(b"\0", 1)[0].decode("ascii", "backslashreplace")
 
-    def _signature(self, t: Table, subgraphs: tuple[Subgraph, ...]) -> Signature:
-        sg = t.u32(4, 0)
+    def _signature(self, pos: int, subgraphs: tuple[Subgraph, ...]) -> Signature:
+        r = self.r
+        (inputs_r, outputs_r, key_r, sg), fo = r.decode(pos, _SIGNATURE)
         if sg >= len(subgraphs):
             raise ModelError(f"corrupt model: signature refers to subgraph {sg}, but there are only {len(subgraphs)}")
         limit = len(subgraphs[sg].tensors)
 
-        def tensor_map(slot: int) -> tuple[tuple[str, int], ...]:
+        def tensor_map(at: int) -> tuple[tuple[str, int], ...]:
             out = []
-            for m in t.tables(slot):
-                ti = m.u32(1, 0)
+            for m in r.table_positions(at):
+                (name_r, ti), mfo = r.decode(m, _TENSOR_MAP)
                 if ti >= limit:
                     raise ModelError(f"corrupt model: signature refers to tensor {ti}, but there are only {limit}")
-                out.append((m.string(0) or "", ti))
+                out.append((r.text(m + mfo[0] + name_r) if name_r else "", ti))
             return tuple(out)
 
-        return Signature(t.string(2) or "", sg, tensor_map(0), tensor_map(1))
+        return Signature(r.text(pos + fo[2] + key_r) if key_r else "", sg,
+                         tensor_map(pos + fo[0] + inputs_r) if inputs_r else (),
+                         tensor_map(pos + fo[1] + outputs_r) if outputs_r else ())
