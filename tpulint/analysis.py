@@ -10,7 +10,7 @@ from tpulint import engine
 from tpulint.config import Config, merge
 from tpulint.findings import Effect, Finding
 from tpulint.graph import Graph
-from tpulint.model import Model, read_model
+from tpulint.model import Model, gc_paused, read_model
 from tpulint.partition import TPU, Partition, PartitionOptions, partition
 
 
@@ -63,8 +63,8 @@ def analyze(path: str | os.PathLike[str], config: Config | None = None, **option
     """
     cfg = merge(config or Config(), **options)
     path = os.fspath(path)
-    model = read_model(path)
-    return analyze_model(model, cfg)
+    with gc_paused():
+        return analyze_model(read_model(path), cfg)
 
 
 def analyze_model(model: Model, config: Config) -> ModelReport:

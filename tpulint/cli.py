@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tpulint", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH", help="model files, directories (searched for *.tflite) or globs")
     p.add_argument("--version", action="version", version=f"tpulint {__version__}")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="analyse models in N processes (0: one per CPU core; default 1)")
     out = p.add_argument_group("output")
     out.add_argument("--format", default=None, metavar="FORMAT",
                      help="concise (default), full, json")
@@ -171,22 +173,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
         return EXIT_ERROR
 
-    from tpulint.analysis import analyze_model
-    from tpulint.model import read_model
     from tpulint.report import ModelFailure, document
+    from tpulint.runner import Progress, analyze_paths
 
     results: list[Any] = []
     unreadable = False
-    for path, problem in iter_model_paths(ns.paths):
+    found = list(iter_model_paths(ns.paths))
+    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, ns.jobs))
+    progress = Progress(len(found))
+    for done, (path, problem) in enumerate(found, 1):
         if problem is None:
-            try:
-                results.append(analyze_model(read_model(path), cfg))
+            path, result, problem = next(readable)
+            if result is not None:
+                results.append(result)
+                progress.update(done, path)
                 continue
-            except ModelError as e:
-                problem = str(e)
+        progress.clear()
         error(f"{path}: {problem}")
         unreadable = True
         results.append(ModelFailure(path, problem))
+    progress.clear()
     doc = document(results, cfg)
     text = render(doc, RenderOptions(format=fmt, color=_use_color()))
     try:

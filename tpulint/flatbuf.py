@@ -14,6 +14,7 @@ _U16 = struct.Struct("<H").unpack_from
 _HH = struct.Struct("<HH").unpack_from
 _FORMAT_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8, "f": 4, "d": 8}
 _VECTOR_STRUCTS: dict[tuple[str, int], Callable] = {}
+_SHARED_PLANS: dict[tuple["Layout", bytes], tuple] = {}
 
 OFFSET = "o"  # a Layout code: a uoffset (table, vector or string); decoded as the relative offset, 0 when absent
 
@@ -205,6 +206,17 @@ class Reader:
         fields = self._vtables.get(vt)
         if fields is None:
             fields = self._decode_vtable(vt)
+        # A plan depends only on the vtable's bytes: share it across files (many models, one process).
+        key = (layout, self.data[vt:vt + 4 + 2 * len(fields)])
+        p = _SHARED_PLANS.get(key)
+        if p is None:
+            p = self._build_plan(vt, fields, layout)
+            if len(_SHARED_PLANS) < 4096:
+                _SHARED_PLANS[key] = p
+        self.plans(layout)[vt] = p
+        return p
+
+    def _build_plan(self, vt: int, fields: tuple[int, ...], layout: Layout) -> Plan:
         table_size = _HH(self.data, vt)[1]
         if table_size < 4:
             raise self.fail(f"vtable at {vt} declares a {table_size}-byte table")
@@ -239,9 +251,7 @@ class Reader:
             else:
                 order.append(absent_at + i)
         pick = itemgetter(*order) if len(order) > 1 else (lambda t, _k=order[0]: (t[_k],)) if order else (lambda t: ())
-        p = (struct.Struct("".join(fmt)).unpack_from, table_size, tuple(field_offsets), pick, layout.defaults)
-        self.plans(layout)[vt] = p
-        return p
+        return (struct.Struct("".join(fmt)).unpack_from, table_size, tuple(field_offsets), pick, layout.defaults)
 
     def decode(self, pos: int, layout: Layout) -> tuple[tuple, tuple[int, ...]]:
         """(values in layout order, field offsets) of the table at `pos`: the convenient, slower form."""

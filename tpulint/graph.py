@@ -29,42 +29,51 @@ class Graph:
 
     @classmethod
     def build(cls, sg: Subgraph) -> "Graph":
+        """Raise ModelError for a tensor written twice or read before it is written (a cycle)."""
         n_tensors = len(sg.tensors)
+        operators = sg.operators
         producer = [-1] * n_tensors
-        for op in sg.operators:
+        for op in operators:
+            i = op.index
             for t in op.outputs:
                 if producer[t] != -1:
                     raise ModelError(
-                        f"corrupt model: tensor {t} is written by both op {producer[t]} and op {op.index} "
+                        f"corrupt model: tensor {t} is written by both op {producer[t]} and op {i} "
                         f"of subgraph {sg.index}")
-                producer[t] = op.index
+                producer[t] = i
         consumers: list[list[int]] = [[] for _ in range(n_tensors)]
         preds: list[tuple[int, ...]] = []
-        succ_sets: list[set[int]] = [set() for _ in sg.operators]
-        graph_inputs = set(sg.inputs)
+        succs: list[list[int]] = [[] for _ in operators]
+        graph_inputs = frozenset(sg.inputs)
         tensors = sg.tensors
         unwritten = []
-        for op in sg.operators:
+        for op in operators:
+            i = op.index
             p = set()
             for t in op.inputs:
                 if t < 0:
                     continue
-                consumers[t].append(op.index)
+                consumers[t].append(i)
                 src = producer[t]
                 if src == -1:
                     tensor = tensors[t]
                     if not tensor.data_size and not tensor.is_variable and t not in graph_inputs:
-                        unwritten.append((op.index, t))
-                    continue
-                if src >= op.index:
+                        unwritten.append((i, t))
+                elif src >= i:
                     raise ModelError(
-                        f"corrupt model: op {op.index} of subgraph {sg.index} reads tensor {t} before op {src} "
+                        f"corrupt model: op {i} of subgraph {sg.index} reads tensor {t} before op {src} "
                         "writes it (a cycle, or ops out of execution order)")
-                p.add(src)
-                succ_sets[src].add(op.index)
-            preds.append(tuple(sorted(p)))
-        return cls(sg, tuple(producer), tuple(tuple(c) for c in consumers), tuple(preds),
-                   tuple(tuple(sorted(s)) for s in succ_sets), tuple(unwritten))
+                else:
+                    p.add(src)
+            if p:
+                ordered = tuple(sorted(p)) if len(p) > 1 else tuple(p)
+                preds.append(ordered)
+                for src in ordered:
+                    succs[src].append(i)  # ops are visited in increasing order: each list stays sorted, unique
+            else:
+                preds.append(())
+        return cls(sg, tuple(producer), tuple(map(tuple, consumers)), tuple(preds),
+                   tuple(map(tuple, succs)), tuple(unwritten))
 
     def ancestors(self, op: int) -> set[int]:
         seen: set[int] = set()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import mmap
 import os
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
@@ -177,7 +179,7 @@ def read_model(path: str | os.PathLike[str]) -> Model:
     """Read and validate a .tflite file; raise ModelError with a one-line reason when it is not usable."""
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb") as f, gc_paused():
             size = os.fstat(f.fileno()).st_size
             if size == 0:
                 raise ModelError("empty file")
@@ -197,7 +199,25 @@ def read_model_bytes(data: bytes, path: str = "<bytes>") -> Model:
     """Parse a model held in memory (used by tests and the fixture builder)."""
     if not data:
         raise ModelError("empty file")
-    return parse_model(data, path)
+    with gc_paused():
+        return parse_model(data, path)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large acyclic structures (restored on exit).
+
+    Reading a 30,000-op model allocates ~300,000 objects, none in a reference cycle; with the collector
+    running, its full collections make reading superlinear in the model size (+60% at 30,000 ops).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse_model(data: "bytes | mmap.mmap", path: str) -> Model:
@@ -266,7 +286,7 @@ def _vector(fmt: str, n: int) -> Callable:
     return unpack
 
 
-def _fast_constructor(cls: type) -> Callable:
+def fast_constructor(cls: type) -> Callable:
     """A positional constructor for a frozen slots dataclass that sets the slots directly.
 
     Equivalent to `cls(*fields)` (these classes have no __post_init__ or converters) at half the cost:
@@ -282,9 +302,9 @@ def _fast_constructor(cls: type) -> Callable:
     return env["make"]  # type: ignore[return-value]
 
 
-_new_tensor = _fast_constructor(Tensor)
-_new_quantization = _fast_constructor(Quantization)
-_new_operator = _fast_constructor(Operator)
+_new_tensor = fast_constructor(Tensor)
+_new_quantization = fast_constructor(Quantization)
+_new_operator = fast_constructor(Operator)
 _NO_OPTIONS: Mapping[str, object] = {}
 
 

@@ -7,6 +7,7 @@ from typing import Iterable, Sequence
 
 from tpulint.findings import MAPPED, MORE_THAN_ONE_SUBGRAPH, Effect, Finding
 from tpulint.graph import Graph
+from tpulint.model import fast_constructor
 
 TPU = "tpu"
 CPU = "cpu"
@@ -43,6 +44,9 @@ class Placement:
     codes: tuple[str, ...] = ()  # rules that put this op on the CPU
     blocked_by: int | None = None  # for ops cut off downstream of a CPU op: that op
     segment: int | None = None  # Edge TPU segment index for TPU ops
+
+
+_new_placement = fast_constructor(Placement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +125,16 @@ def partition(graph: Graph, findings: Sequence[Finding], options: PartitionOptio
     on_tpu, blocked_by, start = _propagate(graph, own, options.multiple_subgraphs)
     segment_of = _segments(graph, on_tpu, options.multiple_subgraphs)
     placements = []
+    new = _new_placement
+    status, codes = verdicts.status, verdicts.codes
     for op in ops:
         i = op.index
         if on_tpu[i]:
-            placements.append(Placement(i, op.opcode, op.custom_code, TPU, MAPPED, (), None, segment_of[i]))
-        elif verdicts.status[i] is not None:
-            placements.append(Placement(i, op.opcode, op.custom_code, CPU, verdicts.status[i], verdicts.codes[i]))  # type: ignore[arg-type]
+            placements.append(new(i, op.opcode, op.custom_code, TPU, MAPPED, (), None, segment_of[i]))
+        elif status[i] is not None:
+            placements.append(new(i, op.opcode, op.custom_code, CPU, status[i], codes[i], None, None))
         else:
-            placements.append(Placement(i, op.opcode, op.custom_code, CPU, MORE_THAN_ONE_SUBGRAPH, (), blocked_by[i]))
+            placements.append(new(i, op.opcode, op.custom_code, CPU, MORE_THAN_ONE_SUBGRAPH, (), blocked_by[i], None))
     segments = _segment_boundaries(graph, segment_of)
     blockers = _rank_blockers(graph, own, on_tpu, blocked_by, start, options.multiple_subgraphs)
     return Partition(sg.index, tuple(placements), segments, blockers, True)
@@ -197,19 +203,26 @@ def _segment_boundaries(graph: Graph, segment_of: list[int | None]) -> tuple[Seg
         if s is not None:
             members.setdefault(s, []).append(i)
     graph_outputs = set(sg.outputs)
+    producer, consumers, tensors, operators = graph.producer, graph.consumers, sg.tensors, sg.operators
     segments = []
     for s, ops in sorted(members.items()):
-        inside = set(ops)
         inputs: dict[int, None] = {}
         outputs: dict[int, None] = {}
         for i in ops:
-            op = sg.operators[i]
+            op = operators[i]
             for t in op.inputs:
-                if t >= 0 and graph.producer[t] not in inside and not sg.tensors[t].data_size:
-                    inputs[t] = None
+                if t >= 0:
+                    src = producer[t]
+                    if (src < 0 or segment_of[src] != s) and not tensors[t].data_size:
+                        inputs[t] = None
             for t in op.outputs:
-                if t in graph_outputs or any(c not in inside for c in graph.consumers[t]):
+                if t in graph_outputs:
                     outputs[t] = None
+                else:
+                    for c in consumers[t]:
+                        if segment_of[c] != s:
+                            outputs[t] = None
+                            break
         segments.append(Segment(s, tuple(ops), tuple(inputs), tuple(outputs)))
     return tuple(segments)
 

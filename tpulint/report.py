@@ -15,9 +15,11 @@ SCHEMA_VERSION = 1
 DOCS_URL = "https://github.com/tpulint/tpulint/blob/main/docs/rules.md"
 
 
-def document(results: Iterable["ModelReport | ModelFailure"], config: Config) -> dict[str, Any]:
+def document(results: Iterable["ModelReport | ModelFailure | dict[str, Any]"], config: Config) -> dict[str, Any]:
     """One document per run: the target, then one entry per model (a failed model carries `error`)."""
-    models = [r.to_dict() if isinstance(r, ModelFailure) else model_entry(r) for r in results]
+    # A dict is an entry already built by model_entry (in a worker process of `tpulint -j N`).
+    models = [r if isinstance(r, dict) else r.to_dict() if isinstance(r, ModelFailure) else model_entry(r)
+              for r in results]
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "tpulint", "version": __version__},

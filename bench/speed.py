@@ -1,0 +1,309 @@
+"""Speed and memory of tpulint against the floor: read, tflite walk, analysis, full CLI, peak RSS, -j scaling.
+
+    python bench/speed.py                    # generated models + every model in ../shared/corpus/real
+    python bench/speed.py --repeat 7 --out bench/results.md
+
+For each model, in one run: reading the file with tpulint's reader; a bare walk with the `tflite` accessors
+over every operator and tensor (opcode, inputs, outputs, type, shape, shape_signature, quantization arrays)
+-- the cost no implementation built on the `tflite` package can avoid --; tpulint's in-process analysis
+(`tpulint.analysis.analyze`: read + rules + partition); the full CLI wall time (`tpulint --format json`, a
+fresh interpreter); and the CLI's peak RSS. Times are medians of --repeat runs (the machine is shared:
+medians, not means). Writes a markdown table (bench/results.md) that the README quotes, and exits 1 when a
+target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import tflite  # noqa: E402
+
+from tpulint.analysis import analyze  # noqa: E402
+from tpulint.model import read_model  # noqa: E402
+from tpulint.testing import ModelBuilder, int8_cnn  # noqa: E402
+
+MIB = 1 << 20
+FLOOR_IMPORT = "import tflite, flatbuffers, numpy, networkx"
+
+# Targets (issue 7).
+ANALYSIS_VS_WALK = 0.25  # 3,000- and 30,000-op models
+SCALING = 11.0  # 30,000-op time / 3,000-op time
+CLI_VS_IMPORT = 1.0  # typical model (< 300 ops), JSON
+RSS_LIMIT = 100 * MIB
+PARALLEL = 0.6  # -j 2 on 500 small models / serial
+
+
+# --- generated models -----------------------------------------------------------------------------
+
+def chain(n_ops: int, channels: int = 8) -> bytes:
+    """A residual chain of CONV_2D -> DEPTHWISE_CONV_2D -> ADD blocks, per-channel int8 like a real CNN."""
+    b = ModelBuilder(f"bench chain of {n_ops} ops")
+    act = (0.05, -3)
+    per_channel = ([0.01] * channels, [0] * channels, 0)
+    b.tensor("input", [1, 32, 32, channels], "int8", quant=act)
+    x = "input"
+    for block in range(n_ops // 3):
+        p = f"block_{block}"
+        b.tensor(f"{p}/conv/weights", [channels, 1, 1, channels], "int8", quant=per_channel,
+                 data=bytes(channels * channels))
+        b.tensor(f"{p}/conv/bias", [channels], "int32", quant=per_channel, data=bytes(4 * channels))
+        b.tensor(f"{p}/conv", [1, 32, 32, channels], "int8", quant=act)
+        b.op("CONV_2D", [x, f"{p}/conv/weights", f"{p}/conv/bias"], [f"{p}/conv"], padding="SAME", stride_w=1,
+             stride_h=1, fused_activation_function="RELU6")
+        b.tensor(f"{p}/dw/weights", [1, 3, 3, channels], "int8", quant=([0.01] * channels, [0] * channels, 3),
+                 data=bytes(9 * channels))
+        b.tensor(f"{p}/dw/bias", [channels], "int32", quant=per_channel, data=bytes(4 * channels))
+        b.tensor(f"{p}/dw", [1, 32, 32, channels], "int8", quant=act)
+        b.op("DEPTHWISE_CONV_2D", [f"{p}/conv", f"{p}/dw/weights", f"{p}/dw/bias"], [f"{p}/dw"], padding="SAME",
+             stride_w=1, stride_h=1, depth_multiplier=1)
+        b.tensor(f"{p}/add", [1, 32, 32, channels], "int8", quant=act)
+        b.op("ADD", [f"{p}/dw", x], [f"{p}/add"])
+        x = f"{p}/add"
+    return b.build()
+
+
+def heavy(total_bytes: int = 100 * MIB, layers: int = 25) -> bytes:
+    """FULLY_CONNECTED layers whose weights add up to `total_bytes` (the reader must not touch them)."""
+    width = int((total_bytes // layers) ** 0.5)
+    b = ModelBuilder("bench model with 100 MB of weights")
+    q = (0.05, 0)
+    b.tensor("input", [1, width], "int8", quant=q)
+    x = "input"
+    for i in range(layers):
+        b.tensor(f"fc{i}/weights", [width, width], "int8", quant=(0.01, 0), data=width * width)
+        b.tensor(f"fc{i}/bias", [width], "int32", quant=(0.0005, 0), data=4 * width)
+        b.tensor(f"fc{i}", [1, width], "int8", quant=q)
+        b.op("FULLY_CONNECTED", [x, f"fc{i}/weights", f"fc{i}/bias"], [f"fc{i}"])
+        x = f"fc{i}"
+    return b.build()
+
+
+def small_models(folder: Path, count: int) -> None:
+    """`count` small models (6 to 90 ops) for the -j measurement."""
+    folder.mkdir(parents=True, exist_ok=True)
+    variants = [int8_cnn().build()] + [chain(n) for n in (9, 30, 60, 90)]
+    for i in range(count):
+        (folder / f"model_{i:03d}.tflite").write_bytes(variants[i % len(variants)])
+
+
+# --- measurements ---------------------------------------------------------------------------------
+
+def median_time(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def tflite_walk(data: bytes) -> int:
+    """Every operator and tensor through the `tflite` accessors; returns the number of items visited."""
+    m = tflite.Model.GetRootAsModel(data, 0)
+    codes = []
+    for i in range(m.OperatorCodesLength()):
+        c = m.OperatorCodes(i)
+        codes.append(max(c.DeprecatedBuiltinCode(), c.BuiltinCode()))
+    items = 0
+    for s in range(m.SubgraphsLength()):
+        sg = m.Subgraphs(s)
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            codes[op.OpcodeIndex()]
+            op.InputsAsNumpy()
+            op.OutputsAsNumpy()
+            items += 1
+        for i in range(sg.TensorsLength()):
+            t = sg.Tensors(i)
+            t.Name()
+            t.Type()
+            t.Buffer()
+            t.ShapeAsNumpy()
+            t.ShapeSignatureAsNumpy()
+            q = t.Quantization()
+            if q is not None:
+                q.ScaleAsNumpy()
+                q.ZeroPointAsNumpy()
+                q.QuantizedDimension()
+            items += 1
+    return items
+
+
+CHILD = str(ROOT / "bench" / "_child.py")
+
+
+def run_child(args: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in bytes, exit status) of `python bench/_child.py ARGS`, output discarded."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its .pyc files; so does the floor
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, CHILD, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          env=env)
+    wall = time.perf_counter() - t
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode not in (0, 1) or "PEAK_RSS_KIB" not in err:
+        raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}): {err}")
+    return wall, int(err.rsplit("PEAK_RSS_KIB", 1)[1]) * 1024, proc.returncode
+
+
+def cli(*args: str) -> list[str]:
+    return ["-m", "tpulint", "--isolated", *args]
+
+
+def median_child(args: list[str], repeat: int) -> tuple[float, int]:
+    run_child(args)  # warm-up: page cache, .pyc files
+    runs = [run_child(args) for _ in range(repeat)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
+
+
+@dataclass
+class Row:
+    name: str
+    ops: int
+    tensors: int
+    size: int
+    read: float
+    walk: float
+    analysis: float
+    cli: float
+    rss: int
+
+    @property
+    def ratio(self) -> float:
+        return self.analysis / self.walk if self.walk else 0.0
+
+
+def measure(name: str, path: Path, repeat: int) -> Row:
+    data = path.read_bytes()
+    model = read_model(path)
+    ops = sum(len(sg.operators) for sg in model.subgraphs)
+    tensors = sum(len(sg.tensors) for sg in model.subgraphs)
+    del model
+    slow = max(1, repeat // 2) if ops > 10_000 else repeat
+    read = median_time(lambda: read_model(path), slow)
+    walk = median_time(lambda: tflite_walk(data), slow)
+    del data
+    analysis = median_time(lambda: analyze(path), slow)
+    wall, rss = median_child(cli("--format", "json", str(path)), slow)
+    return Row(name, ops, tensors, path.stat().st_size, read, walk, analysis, wall, rss)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f}" if seconds < 10 else f"{seconds * 1e3:.0f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is reported (default 5)")
+    p.add_argument("--corpus", default=str(ROOT.parent / "shared" / "corpus" / "real"),
+                   help="folder searched for *.tflite (default ../shared/corpus/real; skipped when absent)")
+    p.add_argument("--no-corpus", action="store_true", help="only the generated models")
+    p.add_argument("--small-models", type=int, default=500, help="models in the -j measurement (default 500)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results.md"), help="markdown table to write")
+    ns = p.parse_args(argv)
+    repeat = max(1, ns.repeat)
+    work = Path(tempfile.mkdtemp(prefix="tpulint-bench-"))
+    try:
+        return run(ns, repeat, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(ns: argparse.Namespace, repeat: int, work: Path) -> int:
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    generated = {
+        "chain-3k": lambda: chain(3000),
+        "chain-30k": lambda: chain(30000),
+        "weights-100MB": heavy,
+    }
+    models: list[tuple[str, Path]] = []
+    for name, make in generated.items():
+        path = work / f"{name}.tflite"
+        path.write_bytes(make())
+        models.append((name, path))
+    corpus = Path(ns.corpus)
+    if not ns.no_corpus and corpus.is_dir():
+        for path in sorted(corpus.rglob("*.tflite")):
+            models.append((str(path.relative_to(corpus)), path))
+
+    empty, _ = median_child(["-c", "pass"], repeat)
+    floor, floor_rss = median_child(["-c", FLOOR_IMPORT], repeat)
+    cpus = os.cpu_count()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    say(f"# tpulint speed ({time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, {cpus} cores, "
+        f"load {load:.1f}; medians of {repeat} runs)")
+    say()
+    say(f"`python -c pass`: {ms(empty)} ms. Floor for the CLI: `python -c \"{FLOOR_IMPORT}\"` {ms(floor)} ms "
+        f"({floor_rss / MIB:.0f} MiB). Child processes run through bench/_child.py, which reports their peak RSS.")
+    say()
+    say("| model | ops | tensors | MB | read ms | tflite walk ms | analysis ms | analysis / walk | CLI json ms "
+        "| CLI / import | peak RSS MiB |")
+    say("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    rows = []
+    for name, path in models:
+        row = measure(name, path, repeat)
+        rows.append(row)
+        say(f"| {name} | {row.ops} | {row.tensors} | {row.size / 1e6:.1f} | {ms(row.read)} | {ms(row.walk)} | "
+            f"{ms(row.analysis)} | {row.ratio:.3f} | {ms(row.cli)} | {row.cli / floor:.2f} | {row.rss / MIB:.0f} |")
+
+    small = work / "small"
+    small_models(small, ns.small_models)
+    serial, _ = median_child(cli("--format", "json", str(small)), max(3, repeat // 2))
+    parallel, _ = median_child(cli("--format", "json", "-j", "2", str(small)), max(3, repeat // 2))
+
+    by_name = {r.name: r for r in rows}
+    k3, k30 = by_name["chain-3k"], by_name["chain-30k"]
+    typical = [r for r in rows if r.ops < 300 and r.name not in generated]
+    checks = [
+        (f"analysis / tflite walk, 3,000 ops (<= {ANALYSIS_VS_WALK})", k3.ratio, k3.ratio <= ANALYSIS_VS_WALK),
+        (f"analysis / tflite walk, 30,000 ops (<= {ANALYSIS_VS_WALK})", k30.ratio, k30.ratio <= ANALYSIS_VS_WALK),
+        (f"analysis 30,000 ops / 3,000 ops (<= {SCALING:g})", k30.analysis / k3.analysis,
+         k30.analysis / k3.analysis <= SCALING),
+    ]
+    if typical:
+        worst = max(typical, key=lambda r: r.cli)
+        checks.append((f"CLI json / import floor, worst of {len(typical)} corpus models under 300 ops "
+                       f"({worst.name}) (<= {CLI_VS_IMPORT})", worst.cli / floor, worst.cli / floor <= CLI_VS_IMPORT))
+        med = statistics.median(r.cli for r in typical)
+        checks.append((f"CLI json / import floor, median corpus model under 300 ops (<= {CLI_VS_IMPORT})",
+                       med / floor, med / floor <= CLI_VS_IMPORT))
+    else:
+        small_cli, _ = median_child(cli("--format", "json", str(small / "model_000.tflite")), repeat)
+        checks.append((f"CLI json / import floor, 6-op model (<= {CLI_VS_IMPORT})", small_cli / floor,
+                       small_cli / floor <= CLI_VS_IMPORT))
+    biggest = max(rows, key=lambda r: r.rss)
+    checks.append((f"peak RSS, worst model ({biggest.name}), MiB (< {RSS_LIMIT // MIB})", biggest.rss / MIB,
+                   biggest.rss < RSS_LIMIT))
+    checks.append((f"-j 2 / serial on {ns.small_models} small models ({ms(parallel)} / {ms(serial)} ms) "
+                   f"(<= {PARALLEL})", parallel / serial, parallel / serial <= PARALLEL))
+    say()
+    say("| target | measured | met |")
+    say("|---|--:|---|")
+    for text, value, ok in checks:
+        say(f"| {text} | {value:.2f} | {'yes' if ok else '**NO**'} |")
+    Path(ns.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"\nwrote {ns.out}")
+    return 0 if all(ok for _, _, ok in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

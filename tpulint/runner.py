@@ -1,0 +1,117 @@
+"""Analyse many model files, in this process or in N worker processes, yielding results in input order."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import time
+from typing import Any, Iterable, Iterator, TextIO
+
+from tpulint.errors import ModelError
+
+_config: Any = None  # the Config of the run, set once per worker process
+
+
+def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
+    """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI)."""
+    from tpulint.analysis import analyze_model
+    from tpulint.model import gc_paused, read_model
+
+    try:
+        with gc_paused():
+            return path, analyze_model(read_model(path), config), None
+    except ModelError as e:
+        return path, None, str(e)
+    finally:
+        # The CLI keeps every report until the document is built: move them out of the collector's sight,
+        # or each later collection rescans all earlier models (quadratic in the number of models).
+        gc.freeze()
+
+
+def _init_worker(config: Any) -> None:
+    global _config
+    _config = config
+
+
+def _work(path: str) -> tuple[str, dict[str, Any] | None, str | None]:
+    from tpulint.report import model_entry
+
+    path, report, problem = analyze_entry(path, _config)
+    return path, (model_entry(report) if report is not None else None), problem
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1) -> Iterator[tuple[str, Any, str | None]]:
+    """(path, result, problem) per path, in input order; result is a ModelReport (jobs == 1) or its JSON entry.
+
+    With jobs > 1 the models are analysed in `jobs` processes; each worker sends back the plain JSON entry
+    (cheap to pickle), which `tpulint.report.document` accepts in place of a ModelReport.
+    """
+    paths = list(paths)
+    if jobs <= 0:
+        jobs = default_jobs()
+    jobs = min(jobs, len(paths))
+    if jobs <= 1:
+        for path in paths:
+            yield analyze_entry(path, config)
+        return
+    import tpulint.analysis  # noqa: F401 - imported once here rather than in every forked worker
+    import tpulint.report  # noqa: F401
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    chunk = max(1, min(16, len(paths) // (jobs * 8)))
+    with context.Pool(jobs, initializer=_init_worker, initargs=(config,)) as pool:
+        yield from pool.imap(_work, paths, chunksize=chunk)
+
+
+class Progress:
+    """`[12/500] path` on a terminal's stderr once a run takes longer than `delay`; nothing in pipes or CI."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, delay: float = 0.5) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.total = total
+        self.enabled = total > 1 and _interactive(self.stream)
+        self.start = time.monotonic()
+        self.delay = delay
+        self.last = 0.0
+        self.shown = False
+
+    def update(self, done: int, path: str) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.start < self.delay or now - self.last < 0.1:
+            return
+        self.last = now
+        from tpulint.render.escape import terminal_safe
+
+        width = 80
+        text = f"[{done}/{self.total}] {terminal_safe(path)}"
+        self.stream.write("\r\x1b[K" + text[:width])
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        """Erase the progress line (before an error message, and at the end)."""
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _interactive(stream: TextIO) -> bool:
+    if os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
