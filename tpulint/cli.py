@@ -113,8 +113,9 @@ def load_config(ns: argparse.Namespace) -> Any:
 
 def error(message: str) -> None:
     from tpulint.render.escape import terminal_safe
+    from tpulint.report import text
 
-    print(f"tpulint: {terminal_safe(message)}", file=sys.stderr)
+    print(f"tpulint: {terminal_safe(text(message))}", file=sys.stderr)
 
 
 def write_atomically(path: str, text: str) -> None:

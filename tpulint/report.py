@@ -34,6 +34,16 @@ def document(results: Iterable["ModelReport | ModelFailure | dict[str, Any]"], c
     }
 
 
+def text(value: str) -> str:
+    """`value` as valid Unicode: the lone surrogates Python uses for undecodable bytes of file names become
+    backslash escapes (b"\\xff" -> "\\xff"), so every output channel, JSON included, stays valid."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class ModelFailure:
     """A path that could not be analysed, with the one-line reason."""
 
@@ -45,7 +55,7 @@ class ModelFailure:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "error": {"message": self.message}, "compiled": False, "compilable": False,
+            "path": text(self.path), "error": {"message": text(self.message)}, "compiled": False, "compilable": False,
             "summary": {"ops": 0, "tpu_ops": 0, "cpu_ops": 0, "tpu_subgraphs": 0},
             "ops": [], "segments": [], "blockers": [], "findings": [], "compiled_info": None, "memory": None,
         }
@@ -108,10 +118,10 @@ def model_entry(r: ModelReport) -> dict[str, Any]:
             blockers.append({
                 "subgraph": sg.index, "op": b.op, "opcode": sg.operators[b.op].name, "regained": b.regained,
                 "cut_tensors": cut,
-                "compiler_command": compiler_command(r.path, cut) if cut else None,
+                "compiler_command": compiler_command(text(r.path), cut) if cut else None,
             })
     return {
-        "path": r.path,
+        "path": text(r.path),
         "error": None,
         "compiled": r.compiled,
         "compilable": r.compilable,
