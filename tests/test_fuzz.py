@@ -125,3 +125,57 @@ def test_jobs_give_the_serial_output_in_input_order(tmp_path, jobs):
     assert (parallel.returncode, parallel.stdout, parallel.stderr) == (serial.returncode, serial.stdout,
                                                                        serial.stderr)
     assert len(json.loads(serial.stdout)["models"]) == 65
+
+
+# --- progress: on a terminal only ---------------------------------------------------------------------------
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+def _drive(stream, monkeypatch, env_ci=None):
+    from tpulint import runner
+
+    if env_ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", env_ci)
+    monkeypatch.setenv("TERM", "xterm")
+    clock = iter([0.0, 0.2, 0.6, 0.65, 0.8, 0.9])
+    monkeypatch.setattr(runner.time, "monotonic", lambda: next(clock))
+    p = runner.Progress(500, stream=stream, delay=0.5)
+    for done, path in ((1, "a.tflite"), (2, "b\x1b[2J.tflite"), (3, "c.tflite"), (4, "d.tflite")):
+        p.update(done, path)
+    p.clear()
+
+
+def test_progress_on_a_terminal_after_the_delay(monkeypatch):
+    stream = _Stream(tty=True)
+    _drive(stream, monkeypatch)
+    # t=0.2: too early; t=0.6: shown (escaped); t=0.65: throttled; t=0.8: shown; then erased
+    assert stream.text == "\r\x1b[K[2/500] b\\x1b[2J.tflite" + "\r\x1b[K[4/500] d.tflite" + "\r\x1b[K"
+
+
+@pytest.mark.parametrize("tty, ci", [(False, None), (True, "true")])
+def test_no_progress_in_pipes_or_ci(monkeypatch, tty, ci):
+    stream = _Stream(tty=tty)
+    _drive(stream, monkeypatch, env_ci=ci)
+    assert stream.text == ""
+
+
+def test_jobs_must_not_be_negative(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["-j", "-1", "x.tflite"])
+    assert e.value.code == 2
+    assert "-j/--jobs: must be 0 (one per core) or more" in capsys.readouterr()[1]

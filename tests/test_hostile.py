@@ -284,3 +284,25 @@ def test_json_is_valid_for_any_bytes_in_a_name(raw):
     name.encode("utf-8")  # no lone surrogates: strict UTF-8 consumers accept the document too
     for fmt in ("concise", "full"):
         _assert_no_control_characters(render(doc, RenderOptions(format=fmt)))
+
+
+def test_large_file_reads_weight_tables_unmapped_with_the_same_result(tmp_path):
+    """Files over COLD_FILE_SIZE read Buffer tables with pread: same model as reading the bytes."""
+    from tpulint.flatbuf import COLD_FILE_SIZE
+    from tpulint.model import read_model
+
+    b = ModelBuilder()
+    b.tensor("x", [1, 1024], "int8")
+    for i in range(3):
+        b.tensor(f"w{i}", [COLD_FILE_SIZE // 2048, 1024], "int8", data=COLD_FILE_SIZE // 2)
+        b.tensor(f"y{i}", [1, COLD_FILE_SIZE // 2048], "int8")
+        b.op("FULLY_CONNECTED", ["x", f"w{i}", None], [f"y{i}"])
+    b.metadata("min_runtime_version", b"1.14.0\0\0\0")
+    data = b.build()
+    path = tmp_path / "large.tflite"
+    path.write_bytes(data)
+    assert len(data) > COLD_FILE_SIZE
+    mapped, in_memory = read_model(path), read_model_bytes(data, str(path))
+    assert mapped == in_memory
+    assert [t.data_size for t in mapped.main.tensors if t.is_constant] == [COLD_FILE_SIZE // 2] * 3
+    assert mapped.min_runtime_version == "1.14.0"

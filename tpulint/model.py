@@ -184,7 +184,7 @@ def read_model(path: str | os.PathLike[str]) -> Model:
             if size == 0:
                 raise ModelError("empty file")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return parse_model(mm, path)
+                return parse_model(mm, path, f.fileno())
     except IsADirectoryError:
         raise ModelError("is a directory") from None
     except FileNotFoundError:
@@ -220,7 +220,8 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def parse_model(data: "bytes | mmap.mmap", path: str) -> Model:
+def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None) -> Model:
+    """Parse a model from its bytes (or a mapping of the file `fd`, used to read weight lengths unmapped)."""
     size = len(data)
     head = bytes(data[:64])
     foreign = _sniff_foreign(head)
@@ -230,7 +231,7 @@ def parse_model(data: "bytes | mmap.mmap", path: str) -> Model:
         raise ModelError(f"not a TFLite model: only {size} bytes")
     if head[4:8] != b"TFL3":
         raise ModelError(f"not a TFLite model: file identifier is {head[4:8]!r}, expected b'TFL3'")
-    reader = Reader(data, "model")
+    reader = Reader(data, "model", fd)
     return _ModelParser(reader, path, size).parse()
 
 
@@ -354,15 +355,17 @@ class _ModelParser:
         plans = r.plans(_BUFFER)
         sizes = []
         data_positions = []
+        cold = r.fd is not None  # a large file: Buffer tables sit next to the weights, read them unmapped
         for pos in positions:
-            vt = pos - _I32(data, pos)[0]
+            vt = pos - _I32(r.cold(pos, 4) if cold else data, 0 if cold else pos)[0]
             unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, _BUFFER)
             if pos + table_size > size:
                 raise r.fail(f"Buffer table at {pos} runs past the end of the buffer")
-            data_r, external = pick(unpack(data, pos) + defaults)
+            raw = unpack(r.cold(pos, table_size)) if cold else unpack(data, pos)
+            data_r, external = pick(raw + defaults)
             if data_r:
                 at = pos + fo[0] + data_r
-                n = r.length(at, 1)
+                n = r.length(at, 1, cold=True)
                 data_positions.append(at + 4)
                 sizes.append(n if n else external)
             else:
@@ -542,7 +545,7 @@ class _ModelParser:
             custom_span = None
             if custom_r and name == "CUSTOM":
                 at = pos + fo[5] + custom_r
-                custom_span = (at + 4, r.length(at, 1))
+                custom_span = (at + 4, r.length(at, 1, cold=True))
             append(new_operator(index, name, version, inputs, outputs, custom, options, intermediates, custom_span))
         r.budget -= decoded
         if r.budget < 0:
