@@ -196,10 +196,14 @@ def measure(name: str, path: Path, repeat: int) -> Row:
     tensors = sum(len(sg.tensors) for sg in model.subgraphs)
     del model
     slow = max(3, repeat // 2) if ops > 10_000 else repeat
-    read = median_time(lambda: read_model(path), slow)
-    walk = median_time(lambda: tflite_walk(data), slow)
+    # Interleaved (read, walk, analysis) rounds: a load spike from other processes hits all three alike.
+    times: dict[str, list[float]] = {"read": [], "walk": [], "analysis": []}
+    for _ in range(slow):
+        for key, fn in (("read", lambda: read_model(path)), ("walk", lambda: tflite_walk(data)),
+                        ("analysis", lambda: analyze(path))):
+            times[key].append(median_time(fn, 1))
     del data
-    analysis = median_time(lambda: analyze(path), slow)
+    read, walk, analysis = (statistics.median(times[k]) for k in ("read", "walk", "analysis"))
     wall, rss = median_child(cli("--format", "json", str(path)), slow)
     _, analysis_rss = median_child(["-c", ANALYSIS_ONLY, str(path)], 1)
     return Row(name, ops, tensors, path.stat().st_size, read, walk, analysis, wall, rss, analysis_rss)

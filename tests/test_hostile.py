@@ -306,3 +306,13 @@ def test_large_file_reads_weight_tables_unmapped_with_the_same_result(tmp_path):
     assert mapped == in_memory
     assert [t.data_size for t in mapped.main.tensors if t.is_constant] == [COLD_FILE_SIZE // 2] * 3
     assert mapped.min_runtime_version == "1.14.0"
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs named pipes")
+def test_fifo_named_like_a_model_does_not_block(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.tflite"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelError, match="^not a regular file$"):
+        tpulint.analyze(fifo)

@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import mmap
 import os
+import stat
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,12 +180,20 @@ def read_model(path: str | os.PathLike[str]) -> Model:
     """Read and validate a .tflite file; raise ModelError with a one-line reason when it is not usable."""
     path = os.fspath(path)
     try:
-        with open(path, "rb") as f, gc_paused():
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
+        # O_NONBLOCK: a FIFO or a device named like a model must not block the open.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise ModelError("is a directory")
+            if not stat.S_ISREG(info.st_mode):
+                raise ModelError("not a regular file")
+            if info.st_size == 0:
                 raise ModelError("empty file")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return parse_model(mm, path, f.fileno())
+            with gc_paused(), mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+                return parse_model(mm, path, fd)
+        finally:
+            os.close(fd)
     except IsADirectoryError:
         raise ModelError("is a directory") from None
     except FileNotFoundError:
