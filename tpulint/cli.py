@@ -200,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(f"{path}: {problem}")
         unreadable = True
         results.append(ModelFailure(path, problem))
+    for _ in readable:  # finish the generator: stops the worker processes
+        pass
     progress.clear()
     doc = document(results, cfg)
     text = render(doc, RenderOptions(format=fmt, color=_use_color()))

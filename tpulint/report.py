@@ -91,6 +91,16 @@ def model_entry(r: ModelReport) -> dict[str, Any]:
     for part, graph in zip(r.partitions, r.graphs):
         sg = graph.subgraph
         tensors = sg.tensors
+        # One dict per tensor, shared by every op that reads or writes it (renderers never mutate the
+        # document): a third fewer objects to build, to send back from `-j` workers, and to hold.
+        tensor_entries: dict[int, dict[str, Any]] = {}
+
+        def tensor_entry(i: int) -> dict[str, Any]:
+            entry = tensor_entries.get(i)
+            if entry is None:
+                entry = tensor_entries[i] = _tensor(tensors[i])
+            return entry
+
         for p in part.placements:
             op = sg.operators[p.index]
             ops.append({
@@ -104,8 +114,8 @@ def model_entry(r: ModelReport) -> dict[str, Any]:
                 "codes": list(p.codes),
                 "blocked_by": p.blocked_by,
                 "segment": p.segment,
-                "inputs": [_tensor(tensors[i]) for i in op.inputs if i >= 0],
-                "outputs": [_tensor(tensors[i]) for i in op.outputs],
+                "inputs": [tensor_entry(i) for i in op.inputs if i >= 0],
+                "outputs": [tensor_entry(i) for i in op.outputs],
                 "preds": list(graph.preds[p.index]),
             })
         for s in part.segments:

@@ -72,7 +72,7 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1) -> Iterator[
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    chunk = max(1, min(32, len(paths) // (jobs * 4)))
+    chunk = max(1, min(16, len(paths) // (jobs * 4)))
     # Unpickling thousands of small dicts with the collector on costs 3x more than the unpickling itself.
     with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config,)) as pool:
         for path, entry, problem in pool.imap(_work, paths, chunksize=chunk):
