@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--ignore", type=_csv, action="extend", metavar="CODES", help="skip these rule codes or prefixes")
     rules.add_argument("--config", metavar="PYPROJECT", help="read [tool.tpulint] from this file (default: nearest pyproject.toml)")
     rules.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    edgetpu = p.add_argument_group("Edge TPU memory and runtime")
+    edgetpu.add_argument("--co-compile", action="store_true",
+                         help="the models are compiled together, in the order given: split the on-chip cache")
+    edgetpu.add_argument("--runtime-version", type=int, metavar="N",
+                         help="check the models against an installed Edge TPU runtime version N")
     fail = p.add_argument_group("exit status")
     fail.add_argument("--fail-on", choices=("error", "warning", "cpu-op", "never"), default=None,
                       help="lowest finding that fails the run (default: error)")
@@ -106,6 +111,7 @@ def load_config(ns: argparse.Namespace) -> Any:
         ignore=tuple(ns.ignore) if ns.ignore else None,
         fail_on=ns.fail_on,
         min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
+        runtime_version=ns.runtime_version,
     )
 
 
@@ -187,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(f"{path}: {problem}")
         unreadable = True
         results.append(ModelFailure(path, problem))
+    if ns.co_compile:
+        from tpulint.checks.memory import apply_co_compile
+
+        results = apply_co_compile(results)
     doc = document(results, cfg)
     text = render(doc, RenderOptions(format=fmt, color=_use_color()))
     try:

@@ -76,3 +76,7 @@ def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Fi
             out += unsupported_op(model, g.subgraph, op)
             out += unsupported_dtype(model, g.subgraph, op)
     return out
+
+
+# Rule families in their own modules (imported last: they register on import).
+from tpulint.checks import compiled as _compiled, memory as _memory  # noqa: E402,F401

@@ -1,0 +1,153 @@
+"""TPU81x: on-chip parameter memory — parameters streamed from the host, alone or when co-compiled."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from tpulint.config import Config
+from tpulint.findings import Confidence, Effect, Finding, Location, Severity
+from tpulint.graph import Graph
+from tpulint.memory import MIB, ROW_LIMIT, SAFE_BUDGET, MemoryEstimate, estimate
+from tpulint.model import Model
+from tpulint.partition import TPU, Partition
+from tpulint.registry import rule
+
+
+def _size(n: int) -> str:
+    """Sizes as the compiler prints them: B, KiB, MiB with two decimals."""
+    if n >= MIB:
+        return f"{n / MIB:.2f}MiB"
+    if n >= 1024:
+        return f"{n / 1024:.2f}KiB"
+    return f"{n}B"
+
+
+@rule("TPU810", "parameters-streamed", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.NONE, scope="memory")
+def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
+    """Some parameters will not be cached in the Edge TPU's on-chip memory and are streamed on every inference.
+
+    For a compiled model the numbers are exact (the DWN1 package's EXECUTION_ONLY / STAND_ALONE parameters).
+    For an uncompiled model tpulint estimates the layout from the ops predicted to map: weights per output
+    channel with channels padded to 16 lanes, 24 (convolution), 8 (fully connected) or 4 (other ops) bytes of
+    bias and requantization constants per padded channel, each layer aligned to 128 bytes. Layers whose
+    weights per output channel exceed 32 KiB are streamed; the others fill the on-chip budget (about
+    7.98 MiB for compiler 16, less for large models) in execution order.
+
+    Measured on the 32 compiled models of the real-compiler corpus (`python bench/memory.py
+    ../shared/corpus/real`): the on-chip (cached) bytes are off by 13.0% on average (median 3.9%) when
+    estimated from tpulint's predicted partition, 9.7% (median 2.3%) from the partition the compiler actually
+    chose; all parameter bytes by 8.7% (5.4%). The stated uncertainty is therefore 15%. The rule also warns when
+    the estimate exceeds 6.89 MiB, the most a large model (YOLOv5s) got cached.
+
+    ## Why it matters
+    Streamed parameters cross USB/PCIe with every inference; host-memory bandwidth then dominates latency
+    (up to tens of times slower for fully connected layers).
+
+    ## How to fix
+    Make the mapped part smaller (fewer or narrower layers, a smaller input), split it over several Edge TPUs
+    with `edgetpu_compiler --num_segments N` (pipelining), or move large fully connected layers to the CPU.
+
+    ## Example
+    A model with 9 MiB of int8 weights: about 1 MiB is streamed per inference.
+
+    ## Sources
+    coral.ai compiler docs, parameter data caching (COMPILER.md 5); libedgetpu `executable.fbs`.
+    """
+    out = []
+    if memory.streamed_bytes:
+        why = "read from the compiled package" if memory.source == "package" else (
+            f"estimated, ±{memory.uncertainty_pct}%")
+        long_rows = [x for x in memory.streamed_layers if x.row_bytes > ROW_LIMIT]
+        detail = (f"; {len(long_rows)} layer(s) with weight rows over {ROW_LIMIT} bytes are always streamed"
+                  if long_rows else "")
+        out.append(Finding(
+            "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC if memory.source == "estimate"
+            else Confidence.DOCUMENTED, Effect.NONE,
+            f"{_size(memory.streamed_bytes)} of {_size(memory.parameter_bytes)} parameters are streamed from the "
+            f"host on every inference; {_size(memory.cached_bytes)} cached on chip ({why}){detail}",
+            Location(), fix="shrink the Edge TPU part of the model or segment it over several Edge TPUs"))
+    elif memory.source == "estimate" and memory.cached_bytes > SAFE_BUDGET:
+        out.append(Finding(
+            "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
+            f"about {_size(memory.cached_bytes)} of parameters (±{memory.uncertainty_pct}%) is close to the on-chip "
+            f"budget ({_size(memory.on_chip_budget_bytes)} for a small model, less for a large one): part of it "
+            "may be streamed on every inference", Location(),
+            fix="shrink the Edge TPU part of the model or segment it over several Edge TPUs"))
+    return out
+
+
+@rule("TPU811", "co-compile-streamed", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.NONE, scope="memory")
+def co_compile_streamed(model: Model, memory: MemoryEstimate) -> list[Finding]:
+    """Compiled together with the models before it (`--co-compile`), this model's parameters do not all fit.
+
+    Co-compiled models share the Edge TPU's on-chip parameter cache; the compiler fills it in the order the
+    models are given, so the later models get what is left and the rest of their parameters is streamed.
+    Newer compilers may spread the overflow over all later models (COMPILER.md 5); the total streamed is
+    the same.
+
+    ## Why it matters
+    The model runs slower than when compiled alone, although alone it would fit.
+
+    ## How to fix
+    Put the model that must be fastest first in the `edgetpu_compiler` command line, co-compile fewer models,
+    or run the models on separate Edge TPUs.
+
+    ## Example
+    `tpulint --co-compile big.tflite small.tflite`: big takes 7 MiB of the cache, small streams 0.5 MiB.
+
+    ## Sources
+    coral.ai "Edge TPU Compiler", co-compiling multiple models; Coral test_data co-compiled models
+    (COMPILER.md 5).
+    """
+    share = memory.co_compile
+    if share is None or share.streamed_bytes <= memory.streamed_bytes:
+        return []
+    before = ", ".join(share.models[:share.position]) or "none"
+    return [Finding(
+        "TPU811", "co-compile-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
+        f"co-compiled as model {share.position + 1} of {len(share.models)} (after {before}), "
+        f"{_size(share.streamed_bytes)} of its parameters are streamed and {_size(share.cached_bytes)} cached; "
+        f"{_size(share.remaining_before)} of the cache was left", Location(),
+        fix="list this model earlier in the co-compilation or co-compile fewer models")]
+
+
+def memory_view(model: Model, graphs: Sequence[Graph], partitions: Sequence[Partition],
+                config: Config) -> tuple[MemoryEstimate, list[Finding]]:
+    """The memory estimate of an uncompiled model from its predicted partition, and its findings."""
+    tpu_ops = [[p.index for p in part.placements if p.placement == TPU] for part in partitions]
+    memory = estimate(model, graphs, tpu_ops, config.compiler)
+    return memory, streamed_parameters(model, memory)
+
+
+
+
+def apply_co_compile(results: Sequence[object]) -> list[object]:
+    """Split the on-chip cache between the analysed models in the order given (`tpulint --co-compile`).
+
+    Each ModelReport gets its `memory.co_compile` share and, when it loses cache to the models before it, a
+    TPU811 finding; anything else (failed models) passes through unchanged.
+    """
+    from dataclasses import replace
+
+    from tpulint.analysis import ModelReport
+    from tpulint.memory import co_compile
+
+    reports = [r for r in results if isinstance(r, ModelReport) and r.memory is not None]
+    shared = dict(zip(map(id, reports), co_compile([(r.path, r.memory) for r in reports])))
+    out: list[object] = []
+    for r in results:
+        memory = shared.get(id(r))
+        if memory is None:
+            out.append(r)
+            continue
+        assert isinstance(r, ModelReport)
+        extra = [replace(f, path=r.path) for f in co_compile_streamed(r.model, memory)
+                 if r.config.enabled(f.code, r.path)]
+        findings = tuple(sorted((*r.findings, *extra), key=Finding.sort_key))
+        out.append(replace(r, memory=memory, findings=findings))
+    return out
+
+
+__all__ = ["apply_co_compile", "co_compile_streamed", "memory_view", "streamed_parameters"]
