@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
+import struct
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -35,7 +37,8 @@ class Layer:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "size_bytes": self.size_bytes, "shape": list(self.dims),
-                "data_type": self.data_type, "zero_point": self.zero_point, "scale": self.scale,
+                "data_type": self.data_type, "zero_point": self.zero_point,
+                "scale": self.scale if math.isfinite(self.scale) else None,
                 "execution_count_per_inference": self.execution_count}
 
 
@@ -120,7 +123,7 @@ class EdgeTpuOp:
             "multi_chip_packages": len(p.chip_packages) if p else 0,
             "cached_parameter_bytes": cached_bytes(self.executables),
             "streamed_parameter_bytes": streamed_bytes(self.executables),
-            "executables": [e.to_dict() for e in self.executables],
+            "executable_types": [e.type for e in self.executables],
         }
 
 
@@ -374,6 +377,16 @@ def decode_executable(r: Reader) -> Executable:
     )
 
 
+def _float32(value: float) -> float:
+    """The shortest decimal that reads back as the same float32 (0.05, not 0.05000000074505806)."""
+    packed = struct.pack("<f", value)
+    for digits in range(6, 10):
+        short = float(f"{value:.{digits}g}")
+        if struct.pack("<f", short) == packed:
+            return short
+    return value
+
+
 def decode_layer(t: Table) -> Layer:
     numerics = t.table(5)
     dtype = int(t.scalar(6, "h", 0))  # type: ignore[call-overload]
@@ -383,7 +396,7 @@ def decode_layer(t: Table) -> Layer:
         dims=(t.i32(2), t.i32(3), t.i32(4)),
         data_type=DATA_TYPES.get(dtype, f"UNKNOWN_{dtype}"),
         zero_point=numerics.i32(0) if numerics is not None else 0,
-        scale=float(numerics.scalar(1, "f", 0.0)) if numerics is not None else 0.0,  # type: ignore[arg-type]
+        scale=_float32(numerics.scalar(1, "f", 0.0)) if numerics is not None else 0.0,  # type: ignore[arg-type]
         execution_count=t.i32(9, 1),
     )
 

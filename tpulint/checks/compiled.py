@@ -28,11 +28,9 @@ def _op_location(subgraph: int, op: int) -> Location:
 def compiled_model(model: Model, info: CompiledInfo) -> list[Finding]:
     """The model was already compiled by edgetpu_compiler; tpulint reports what the compiler did.
 
-    Each `edgetpu-custom-op` is one Edge TPU subgraph holding the mapped ops; every other op runs on the CPU
-    and is checked as in an uncompiled model, so its status says why it could not be mapped.
-
     ## Why it matters
-    Linting a `*_edgetpu.tflite` file as if it were the source model would call the Edge TPU custom op
+    Each `edgetpu-custom-op` is one Edge TPU subgraph holding the mapped ops; every other op runs on the CPU
+    and is checked as in an uncompiled model, so its status says why it could not be mapped. Linting a `*_edgetpu.tflite` file as if it were the source model would call the Edge TPU custom op
     unsupported. The compiled file instead answers "what did the compiler do?": Edge TPU subgraphs, CPU ops,
     the runtime version the file needs, and the parameter bytes cached on chip vs streamed per inference.
 
@@ -60,12 +58,11 @@ def compiled_model(model: Model, info: CompiledInfo) -> list[Finding]:
 def damaged_package(model: Model, info: CompiledInfo) -> list[Finding]:
     """An `edgetpu-custom-op` carries a payload that is not a readable Edge TPU package.
 
-    The custom options must be a FlexBuffer map whose key "4" holds a DarwiNN package (file identifier `DWN1`).
-    A truncated, corrupted or foreign payload is reported here; the finding is an error, so `tpulint` exits
-    with status 1 (not 2: the file is still a readable TFLite model).
-
     ## Why it matters
-    The Edge TPU runtime cannot load the op and the interpreter fails when it prepares the model.
+    The custom options must be a FlexBuffer map whose key "4" holds a DarwiNN package (file identifier `DWN1`);
+    otherwise the Edge TPU runtime cannot load the op and the interpreter fails when it prepares the model.
+    A truncated, corrupted or foreign payload is an error finding, so `tpulint` exits with status 1 (not 2:
+    the file is still a readable TFLite model, and its other ops are still reported).
 
     ## How to fix
     Recompile the source model with edgetpu_compiler; check that the file was not truncated or altered
@@ -88,13 +85,11 @@ def damaged_package(model: Model, info: CompiledInfo) -> list[Finding]:
 def runtime_too_old(model: Model, info: CompiledInfo | None, config: Config) -> list[Finding]:
     """The Edge TPU runtime given with `--runtime-version` is older than the model needs.
 
-    For a compiled model the requirement is the package's `min_runtime_version`; for an uncompiled model it
-    is the runtime the compiler targets (`-m`, default 14 for compiler 16.0). Packages older than runtime 10
-    only get a warning from the runtime.
-
     ## Why it matters
     libedgetpu refuses the model: "Failed precondition: Package requires runtime version (14), which is newer
-    than this runtime version (13)."
+    than this runtime version (13)." For a compiled model the requirement is the package's
+    `min_runtime_version`; for an uncompiled model it is the runtime the compiler targets (`-m`, default 14
+    for compiler 16.0). Packages older than runtime 10 only get a warning from the runtime (a warning here).
 
     ## How to fix
     Upgrade the Edge TPU runtime (libedgetpu), or compile for the installed one with

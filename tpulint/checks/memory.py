@@ -25,7 +25,11 @@ def _size(n: int) -> str:
 @rule("TPU810", "parameters-streamed", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
       effect=Effect.NONE, scope="memory")
 def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
-    """Some parameters will not be cached in the Edge TPU's on-chip memory and are streamed on every inference.
+    """Some parameters will not fit the Edge TPU's on-chip memory and are streamed on every inference.
+
+    ## Why it matters
+    Streamed parameters cross USB/PCIe with every inference; host-memory bandwidth then dominates latency
+    (up to tens of times slower for fully connected layers).
 
     For a compiled model the numbers are exact (the DWN1 package's EXECUTION_ONLY / STAND_ALONE parameters).
     For an uncompiled model tpulint estimates the layout from the ops predicted to map: weights per output
@@ -39,10 +43,6 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     estimated from tpulint's predicted partition, 9.7% (median 2.3%) from the partition the compiler actually
     chose; all parameter bytes by 8.7% (5.4%). The stated uncertainty is therefore 15%. The rule also warns when
     the estimate exceeds 6.89 MiB, the most a large model (YOLOv5s) got cached.
-
-    ## Why it matters
-    Streamed parameters cross USB/PCIe with every inference; host-memory bandwidth then dominates latency
-    (up to tens of times slower for fully connected layers).
 
     ## How to fix
     Make the mapped part smaller (fewer or narrower layers, a smaller input), split it over several Edge TPUs
@@ -82,13 +82,11 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
 def co_compile_streamed(model: Model, memory: MemoryEstimate) -> list[Finding]:
     """Compiled together with the models before it (`--co-compile`), this model's parameters do not all fit.
 
-    Co-compiled models share the Edge TPU's on-chip parameter cache; the compiler fills it in the order the
-    models are given, so the later models get what is left and the rest of their parameters is streamed.
-    Newer compilers may spread the overflow over all later models (COMPILER.md 5); the total streamed is
-    the same.
-
     ## Why it matters
-    The model runs slower than when compiled alone, although alone it would fit.
+    Co-compiled models share the Edge TPU's on-chip parameter cache; the compiler fills it in the order the
+    models are given, so the later models get what is left and the rest of their parameters is streamed:
+    the model runs slower than when compiled alone, although alone it would fit. Newer compilers may spread
+    the overflow over all later models (COMPILER.md 5); the total streamed is the same.
 
     ## How to fix
     Put the model that must be fastest first in the `edgetpu_compiler` command line, co-compile fewer models,
