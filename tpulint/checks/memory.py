@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 from tpulint.config import Config
@@ -102,7 +103,7 @@ def co_compile_streamed(model: Model, memory: MemoryEstimate) -> list[Finding]:
     share = memory.co_compile
     if share is None or share.streamed_bytes <= memory.streamed_bytes:
         return []
-    before = ", ".join(share.models[:share.position]) or "none"
+    before = ", ".join(os.path.basename(m) for m in share.models[:share.position]) or "none"
     return [Finding(
         "TPU811", "co-compile-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
         f"co-compiled as model {share.position + 1} of {len(share.models)} (after {before}), "
@@ -121,19 +122,19 @@ def memory_view(model: Model, graphs: Sequence[Graph], partitions: Sequence[Part
 
 
 
-def apply_co_compile(results: Sequence[object]) -> list[object]:
+def apply_co_compile(results: Sequence[object], budget: int | None = None) -> list[object]:
     """Split the on-chip cache between the analysed models in the order given (`tpulint --co-compile`).
 
-    Each ModelReport gets its `memory.co_compile` share and, when it loses cache to the models before it, a
-    TPU811 finding; anything else (failed models) passes through unchanged.
+    Each uncompiled ModelReport gets its `memory.co_compile` share and, when it loses cache to the models before
+    it, a TPU811 finding; anything else (failed or already compiled models) passes through unchanged.
     """
     from dataclasses import replace
 
     from tpulint.analysis import ModelReport
     from tpulint.memory import co_compile
 
-    reports = [r for r in results if isinstance(r, ModelReport) and r.memory is not None]
-    shared = dict(zip(map(id, reports), co_compile([(r.path, r.memory) for r in reports])))
+    reports = [r for r in results if isinstance(r, ModelReport) and r.memory is not None and not r.compiled]
+    shared = dict(zip(map(id, reports), co_compile([(r.path, r.memory) for r in reports], budget)))
     out: list[object] = []
     for r in results:
         memory = shared.get(id(r))
