@@ -138,3 +138,17 @@ def test_bench_meets_the_calibration_target():
     # The layout model alone (placement taken from the real compiler): see tpulint/memory.py.
     assert cached < 12.0 and total < 7.0, last
     assert "franco_mnist_dense" in out and np.isfinite(cached)
+
+
+def test_a_channel_pad_costs_a_1x1_convolution():
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 24], "int8", quant=(0.5, 0))
+    b.tensor("pads", [4, 2], "int32", data=np.array([0, 0, 0, 0, 0, 0, 0, 4], np.int32))
+    b.tensor("y", [1, 8, 8, 28], "int8", quant=(0.5, 0))
+    b.op("PAD", ["x", "pads"], ["y"])
+    b.tensor("spads", [4, 2], "int32", data=np.array([0, 0, 1, 1, 1, 1, 0, 0], np.int32))
+    b.tensor("z", [1, 10, 10, 28], "int8", quant=(0.5, 0))
+    b.op("PAD", ["y", "spads"], ["z"])
+    sg = read_model_bytes(b.build()).main
+    # 28 -> 32 channels x (24 -> 32 inputs + 24) = 1792; a spatial pad only requantizes: 32 x 4 -> 128
+    assert [layer_params(sg, i).bytes for i in (0, 1)] == [1792, 128]

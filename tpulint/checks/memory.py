@@ -40,9 +40,9 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     7.98 MiB for compiler 16, less for large models) in execution order.
 
     Measured on the 32 compiled models of the real-compiler corpus (`python bench/memory.py
-    ../shared/corpus/real`): the on-chip (cached) bytes are off by 13.0% on average (median 3.9%) when
-    estimated from tpulint's predicted partition, 9.7% (median 2.3%) from the partition the compiler actually
-    chose; all parameter bytes by 8.7% (5.4%). The stated uncertainty is therefore 15%. The rule also warns when
+    ../shared/corpus/real`): the on-chip (cached) bytes are off by 12.4% on average (median 3.5%) when
+    estimated from tpulint's predicted partition, 9.1% (median 2.2%) from the partition the compiler actually
+    chose; all parameter bytes by 8.0% (4.8%). The stated uncertainty is therefore 15%. The rule also warns when
     the estimate exceeds 6.89 MiB, the most a large model (YOLOv5s) got cached.
 
     ## How to fix
