@@ -34,7 +34,7 @@ FC_CHANNEL_BYTES = 8
 OTHER_CHANNEL_BYTES = 4
 ROW_LIMIT = 32 * KIB
 # Mean absolute error of the on-chip (cached) bytes on the corpus, rounded up: 12.4% from tpulint's own
-# partition, 9.1% from the real compiler's (median 3.5% / 2.3%); `python bench/memory.py ../shared/corpus/real`.
+# partition, 9.1% from the real compiler's (median 3.5% / 2.2%); `python bench/memory.py ../shared/corpus/real`.
 UNCERTAINTY_PCT = 15
 # What the compiler reports as "remaining for caching model parameters" for a tiny model (COMPILER.md 5).
 ON_CHIP_BUDGET = {"16.0": int(7.98 * MIB), "15.0": int(7.96 * MIB), "14.1": int(7.96 * MIB),
