@@ -8,7 +8,7 @@ from typing import Sequence
 from tpulint.config import Config
 from tpulint.findings import Confidence, Effect, Finding, Location, Severity
 from tpulint.graph import Graph
-from tpulint.memory import MIB, ROW_LIMIT, SAFE_BUDGET, MemoryEstimate, estimate
+from tpulint.memory import MIB, ROW_LIMIT, MemoryEstimate, estimate
 from tpulint.model import Model
 from tpulint.partition import TPU, Partition
 from tpulint.registry import rule
@@ -36,14 +36,15 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     For an uncompiled model tpulint estimates the layout from the ops predicted to map: weights per output
     channel with channels padded to 16 lanes, 24 (convolution), 8 (fully connected) or 4 (other ops) bytes of
     bias and requantization constants per padded channel, each layer aligned to 128 bytes. Layers whose
-    weights per output channel exceed 32 KiB are streamed; the others fill the on-chip budget (about
-    7.98 MiB for compiler 16, less for large models) in execution order.
+    weights per output channel exceed 32 KiB are streamed; the others fill the on-chip budget in execution
+    order. The budget is 6.89 MiB: a tiny model sees 7.98 MiB free, but YOLOv5s got 6.89 MiB cached (and
+    175 KiB streamed) and co-compiled MobileNet v1 + v2 1.0 got 6.89 MiB cached between them.
 
     Measured on the 32 compiled models of the real-compiler corpus (`python bench/memory.py
     ../shared/corpus/real`): the on-chip (cached) bytes are off by 12.4% on average (median 3.5%) when
     estimated from tpulint's predicted partition, 9.1% (median 2.2%) from the partition the compiler actually
-    chose; all parameter bytes by 8.0% (4.8%). The stated uncertainty is therefore 15%. The rule also warns when
-    the estimate exceeds 6.89 MiB, the most a large model (YOLOv5s) got cached.
+    chose; all parameter bytes by 8.0% (4.8%). The stated uncertainty is therefore 15%, and the rule also warns
+    when the estimate is within 15% of the budget.
 
     ## How to fix
     Make the mapped part smaller (fewer or narrower layers, a smaller input), split it over several Edge TPUs
@@ -68,12 +69,13 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
             f"{_size(memory.streamed_bytes)} of {_size(memory.parameter_bytes)} parameters are streamed from the "
             f"host on every inference; {_size(memory.cached_bytes)} cached on chip ({why}){detail}",
             Location(), fix="shrink the Edge TPU part of the model or segment it over several Edge TPUs"))
-    elif memory.source == "estimate" and memory.cached_bytes > SAFE_BUDGET:
+    elif memory.source == "estimate" and memory.cached_bytes * (100 + memory.uncertainty_pct) > \
+            memory.on_chip_budget_bytes * 100:
         out.append(Finding(
             "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
-            f"about {_size(memory.cached_bytes)} of parameters (±{memory.uncertainty_pct}%) is close to the on-chip "
-            f"budget ({_size(memory.on_chip_budget_bytes)} for a small model, less for a large one): part of it "
-            "may be streamed on every inference", Location(),
+            f"about {_size(memory.cached_bytes)} of parameters (±{memory.uncertainty_pct}%) is close to the "
+            f"{_size(memory.on_chip_budget_bytes)} the compiler caches on chip: part of it may be streamed on every "
+            "inference", Location(),
             fix="shrink the Edge TPU part of the model or segment it over several Edge TPUs"))
     return out
 
