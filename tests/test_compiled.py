@@ -220,3 +220,13 @@ def test_mmap_is_released(tmp_path):
     path = write(tmp_path, compiled_model(custom_options(standard_package())))
     inspect(read_model(path))
     os.replace(path, path + ".moved")  # works on every OS only when no mapping is left open
+
+
+def test_runtime_version_from_pyproject_and_bad_values(tmp_path, capsys):
+    from tpulint.config import load_pyproject
+
+    toml = tmp_path / "pyproject.toml"
+    toml.write_text("[tool.tpulint]\nruntime-version = 13\n")
+    assert load_pyproject(toml).runtime_version == 13
+    assert main(["--isolated", "--runtime-version", "0", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "tpulint: runtime-version must be between 1 and 99, not 0\n"
