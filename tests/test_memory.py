@@ -116,8 +116,8 @@ def test_co_compile_findings_name_the_models_before(tmp_path):
         paths.append(str(p))
     reports = apply_co_compile([analyze(p) for p in paths], budget=5000)
     assert [r.memory.co_compile.cached_bytes for r in reports] == [3968, 1032]
-    assert [f.code for f in reports[0].findings if f.code == "TPU811"] == []
-    (f,) = [f for f in reports[1].findings if f.code == "TPU811"]
+    assert [f.code for f in reports[0].findings if f.code == "TPU810"] == []
+    (f,) = [f for f in reports[1].findings if f.code == "TPU810"]
     assert f.message == ("co-compiled as model 2 of 2 (after first.tflite), 2.87KiB of its parameters are streamed "
                          "and 1.01KiB cached; 1.01KiB of the cache was left")
 

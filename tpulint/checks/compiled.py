@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tpulint.compiled import CompiledInfo, inspect
 from tpulint.config import Config
@@ -19,12 +19,26 @@ LEFT_ON_CPU = "Left on the CPU by the compiler (the compiled file records no rea
 OLDEST_SUPPORTED_PACKAGE = 10
 
 
+def reported_after_partition(builder: Callable[..., list[Finding]], code: str, name: str, **meta: Any) -> None:
+    """Register rule `code` documented by `builder`'s docstring, for findings that tpulint.analysis builds itself.
+
+    These rules need what the per-op rules cannot see (the decoded Edge TPU package, the predicted partition,
+    the other models of a co-compilation), so the engine's model-scope call of the registered check returns
+    nothing; `compiled_view`, `memory_view` and `apply_co_compile` produce the findings.
+    """
+
+    def check(*_: Any) -> list[Any]:
+        return []
+
+    check.__name__ = check.__qualname__ = builder.__name__
+    check.__doc__ = builder.__doc__
+    rule(code, name, scope="model", **meta)(check)
+
+
 def _op_location(subgraph: int, op: int) -> Location:
     return Location(subgraph, op, EDGETPU_CUSTOM_CODE)
 
 
-@rule("TPU800", "compiled-model", severity=Severity.INFO, confidence=Confidence.DOCUMENTED, effect=Effect.NONE,
-      scope="compiled")
 def compiled_model(model: Model, info: CompiledInfo) -> list[Finding]:
     """The model was already compiled by edgetpu_compiler; tpulint reports what the compiler did.
 
@@ -53,8 +67,6 @@ def compiled_model(model: Model, info: CompiledInfo) -> list[Finding]:
                     Location())]
 
 
-@rule("TPU801", "damaged-edgetpu-package", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED,
-      effect=Effect.NONE, scope="compiled")
 def damaged_package(model: Model, info: CompiledInfo) -> list[Finding]:
     """An `edgetpu-custom-op` carries a payload that is not a readable Edge TPU package.
 
@@ -80,8 +92,6 @@ def damaged_package(model: Model, info: CompiledInfo) -> list[Finding]:
             for o in info.problems]
 
 
-@rule("TPU802", "runtime-too-old", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.NONE,
-      scope="compiled")
 def runtime_too_old(model: Model, info: CompiledInfo | None, config: Config) -> list[Finding]:
     """The Edge TPU runtime given with `--runtime-version` is older than the model needs.
 
@@ -192,5 +202,12 @@ def compiled_view(model: Model, graphs: Sequence[Graph], findings: Sequence[Find
     partitions = tuple(compiled_partition(g, kept) for g in graphs)
     return [f if f.path == model.path else replace(f, path=model.path) for f in kept], partitions, info, memory
 
+
+reported_after_partition(compiled_model, "TPU800", "compiled-model", severity=Severity.INFO,
+                         confidence=Confidence.DOCUMENTED, effect=Effect.NONE)
+reported_after_partition(damaged_package, "TPU801", "damaged-edgetpu-package", severity=Severity.ERROR,
+                         confidence=Confidence.DOCUMENTED, effect=Effect.NONE)
+reported_after_partition(runtime_too_old, "TPU802", "runtime-too-old", severity=Severity.ERROR,
+                         confidence=Confidence.DOCUMENTED, effect=Effect.NONE)
 
 __all__ = ["compiled_partition", "compiled_view", "LEFT_ON_CPU"]

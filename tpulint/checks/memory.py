@@ -11,7 +11,7 @@ from tpulint.graph import Graph
 from tpulint.memory import MIB, ROW_LIMIT, MemoryEstimate, estimate
 from tpulint.model import Model
 from tpulint.partition import TPU, Partition
-from tpulint.registry import rule
+from tpulint.checks.compiled import reported_after_partition
 
 
 def _size(n: int) -> str:
@@ -23,8 +23,6 @@ def _size(n: int) -> str:
     return f"{n}B"
 
 
-@rule("TPU810", "parameters-streamed", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
-      effect=Effect.NONE, scope="memory")
 def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     """Some parameters will not fit the Edge TPU's on-chip memory and are streamed on every inference.
 
@@ -46,9 +44,15 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     chose; all parameter bytes by 8.0% (4.8%). The stated uncertainty is therefore 15%, and the rule also warns
     when the estimate is within 15% of the budget.
 
+    With `--co-compile a.tflite b.tflite …` the models share one cache, filled in the order given (as
+    `edgetpu_compiler a.tflite b.tflite …` does): a later model gets what the earlier ones left, and the
+    finding says how much of it is streamed because of them. Newer compilers may spread the overflow over all
+    later models (COMPILER.md 5); the total streamed is the same.
+
     ## How to fix
     Make the mapped part smaller (fewer or narrower layers, a smaller input), split it over several Edge TPUs
     with `edgetpu_compiler --num_segments N` (pipelining), or move large fully connected layers to the CPU.
+    When co-compiling, list the model that must be fastest first, or co-compile fewer models.
 
     ## Example
     A model with 9 MiB of int8 weights: about 1 MiB is streamed per inference.
@@ -80,34 +84,14 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     return out
 
 
-@rule("TPU811", "co-compile-streamed", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
-      effect=Effect.NONE, scope="memory")
 def co_compile_streamed(model: Model, memory: MemoryEstimate) -> list[Finding]:
-    """Compiled together with the models before it (`--co-compile`), this model's parameters do not all fit.
-
-    ## Why it matters
-    Co-compiled models share the Edge TPU's on-chip parameter cache; the compiler fills it in the order the
-    models are given, so the later models get what is left and the rest of their parameters is streamed:
-    the model runs slower than when compiled alone, although alone it would fit. Newer compilers may spread
-    the overflow over all later models (COMPILER.md 5); the total streamed is the same.
-
-    ## How to fix
-    Put the model that must be fastest first in the `edgetpu_compiler` command line, co-compile fewer models,
-    or run the models on separate Edge TPUs.
-
-    ## Example
-    `tpulint --co-compile big.tflite small.tflite`: big takes 7 MiB of the cache, small streams 0.5 MiB.
-
-    ## Sources
-    coral.ai "Edge TPU Compiler", co-compiling multiple models; Coral test_data co-compiled models
-    (COMPILER.md 5).
-    """
+    """TPU810 for a model that loses on-chip cache to the models co-compiled before it (`--co-compile`)."""
     share = memory.co_compile
     if share is None or share.streamed_bytes <= memory.streamed_bytes:
         return []
     before = ", ".join(os.path.basename(m) for m in share.models[:share.position]) or "none"
     return [Finding(
-        "TPU811", "co-compile-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
+        "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
         f"co-compiled as model {share.position + 1} of {len(share.models)} (after {before}), "
         f"{_size(share.streamed_bytes)} of its parameters are streamed and {_size(share.cached_bytes)} cached; "
         f"{_size(share.remaining_before)} of the cache was left", Location(),
@@ -128,7 +112,7 @@ def apply_co_compile(results: Sequence[object], budget: int | None = None) -> li
     """Split the on-chip cache between the analysed models in the order given (`tpulint --co-compile`).
 
     Each uncompiled ModelReport gets its `memory.co_compile` share and, when it loses cache to the models before
-    it, a TPU811 finding; anything else (failed or already compiled models) passes through unchanged.
+    it, a TPU810 finding that says so (replacing its stand-alone one); anything else (failed or already compiled models) passes through unchanged.
     """
     from dataclasses import replace
 
@@ -146,9 +130,13 @@ def apply_co_compile(results: Sequence[object], budget: int | None = None) -> li
         assert isinstance(r, ModelReport)
         extra = [replace(f, path=r.path) for f in co_compile_streamed(r.model, memory)
                  if r.config.enabled(f.code, r.path)]
-        findings = tuple(sorted((*r.findings, *extra), key=Finding.sort_key))
+        kept = [f for f in r.findings if not (extra and f.code == "TPU810")]  # the co-compiled view replaces it
+        findings = tuple(sorted((*kept, *extra), key=Finding.sort_key))
         out.append(replace(r, memory=memory, findings=findings))
     return out
 
+
+reported_after_partition(streamed_parameters, "TPU810", "parameters-streamed", severity=Severity.WARNING,
+                         confidence=Confidence.HEURISTIC, effect=Effect.NONE)
 
 __all__ = ["apply_co_compile", "co_compile_streamed", "memory_view", "streamed_parameters"]
