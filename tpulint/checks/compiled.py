@@ -185,8 +185,9 @@ def compiled_view(model: Model, graphs: Sequence[Graph], findings: Sequence[Find
                   config: Config) -> tuple[list[Finding], tuple[Partition, ...], CompiledInfo, Any]:
     """Findings, partitions, decoded packages and memory for a compiled model.
 
-    The rules' findings on the edgetpu-custom-ops are dropped (they are the compiler's output, not ops to
-    lint), and so are whole-model rejections: the compiler demonstrably accepted the model.
+    Only the rules' findings on CPU ops are kept: those on the edgetpu-custom-ops are dropped (they are the
+    compiler's output, not ops to lint), and so are whole-model gates and rejections (the compiler
+    demonstrably accepted the model; a compiled graph of custom ops would trip "not quantized" gates).
     """
     from tpulint.checks.memory import streamed_parameters
     from tpulint.memory import from_package
@@ -194,7 +195,7 @@ def compiled_view(model: Model, graphs: Sequence[Graph], findings: Sequence[Find
     info = inspect(model)
     assert info is not None  # only called for compiled models
     edgetpu = {(sg.index, op.index) for sg in model.subgraphs for op in sg.operators if op.is_edgetpu}
-    kept = [f for f in findings if f.effect is not Effect.MODEL
+    kept = [f for f in findings if f.effect is not Effect.MODEL and f.location.operator is not None
             and (f.location.subgraph, f.location.operator) not in edgetpu]
     kept += compiled_model(model, info) + damaged_package(model, info) + runtime_too_old(model, info, config)
     memory = from_package(model, info, config.compiler)
