@@ -138,6 +138,10 @@ def standard_package(cached: int = 3000, streamed: int = 500, token: int = 0x123
 
 def compiled_model(options: bytes, cpu_tail: bool = True) -> bytes:
     """A compiled model: one edgetpu-custom-op (input -> logits), then (cpu_tail) a DEQUANTIZE left on the CPU."""
+    return compiled_builder(options, cpu_tail).build()
+
+
+def compiled_builder(options: bytes, cpu_tail: bool = True) -> ModelBuilder:
     b = ModelBuilder("Exported from Subgraph.")
     b.tensor("input", [1, 8, 8, 3], "int8", quant=(0.05, -128))
     b.tensor("logits", [1, 10], "int8", quant=(0.25, 3))
@@ -145,9 +149,8 @@ def compiled_model(options: bytes, cpu_tail: bool = True) -> bytes:
     if cpu_tail:
         b.tensor("probs", [1, 10], "float32")
         b.op("DEQUANTIZE", ["logits"], ["probs"])
-    b.io(["input"], ["probs" if cpu_tail else "logits"])
-    return b.build()
+    return b.io(["input"], ["probs" if cpu_tail else "logits"])
 
 
-__all__ = ["ExecutableSpec", "LayerSpec", "compiled_model", "custom_options", "executable", "package",
+__all__ = ["ExecutableSpec", "LayerSpec", "compiled_builder", "compiled_model", "custom_options", "executable", "package",
            "standard_package"]
