@@ -161,3 +161,22 @@ def test_a_channel_pad_costs_a_1x1_convolution():
     sg = read_model_bytes(b.build()).main
     # 28 -> 32 channels x (24 -> 32 inputs + 24) = 1792; a spatial pad only requantizes: 32 x 4 -> 128
     assert [layer_params(sg, i).bytes for i in (0, 1)] == [1792, 128]
+
+
+def test_constant_operands_of_elementwise_ops_are_streamed():
+    b = ModelBuilder()
+    b.tensor("x", [1, 400, 3, 2], "int8", quant=(0.5, 0))
+    b.tensor("grid", [1, 400, 1, 2], "int8", quant=(0.5, 0), data=800)  # broadcast: materialized as 2400
+    b.tensor("y", [1, 400, 3, 2], "int8", quant=(0.5, 0))
+    b.op("ADD", ["x", "grid"], ["y"])
+    b.tensor("alpha", [1, 1, 2], "int8", quant=(0.5, 0), data=2)  # per channel: 16 padded channels x 16
+    b.tensor("z", [1, 400, 3, 2], "int8", quant=(0.5, 0))
+    b.op("MUL", ["y", "alpha"], ["z"])
+    b.tensor("two", [], "int8", quant=(0.5, 0), data=1)  # a scalar folds into the requantization
+    b.tensor("w", [1, 400, 3, 2], "int8", quant=(0.5, 0))
+    b.op("MUL", ["z", "two"], ["w"])
+    model = read_model_bytes(b.build())
+    m = estimate(model, [Graph.build(model.main)], [[0, 1, 2]])
+    assert [(x.op, x.bytes) for x in m.streamed_layers] == [(0, 2400), (1, 256)]
+    assert (m.cached_bytes, m.streamed_bytes) == (3 * 128, 2656)
+    assert m.to_dict()["streamed_layers"][0]["reason"] == "constant operand of an elementwise op"

@@ -13,6 +13,8 @@ compiled models in the real-compiler corpus (`python bench/memory.py ../shared/c
 * A PAD that changes the channel count is lowered to a 1x1 convolution (identity weights): it costs what
   that convolution costs (BlazeFace's channel pads; -25% error without this, -2% with it).
 * Every layer's block is aligned to 128 bytes.
+* Constant operands of elementwise ops (ADD, MUL, ... with a constant tensor) are always streamed, with the
+  instructions (see constant_operands).
 * Layers whose weights per output channel exceed ROW_LIMIT are streamed even when they would fit (observed:
   94400-byte rows streamed by compiler 16; rows up to 2304 bytes cached). The rest fill the on-chip budget in
   execution order; what does not fit is streamed from host memory on every inference. The budget is
@@ -34,8 +36,8 @@ CONV_CHANNEL_BYTES = 24
 FC_CHANNEL_BYTES = 8
 OTHER_CHANNEL_BYTES = 4
 ROW_LIMIT = 32 * KIB
-# Mean absolute error of the on-chip (cached) bytes on the corpus, rounded up: 12.4% from tpulint's own
-# partition, 9.1% from the real compiler's (median 3.5% / 2.2%); `python bench/memory.py ../shared/corpus/real`.
+# Mean absolute error of the on-chip (cached) bytes on the corpus, rounded up: 12.2% from tpulint's own
+# partition, 9.1% from the real compiler's (median 3.6% / 2.2%); `python bench/memory.py ../shared/corpus/real`.
 UNCERTAINTY_PCT = 15
 # On-chip memory a tiny model leaves free ("remaining for caching model parameters", COMPILER.md 5).
 CAPACITY = {"16.0": int(7.98 * MIB), "15.0": int(7.96 * MIB), "14.1": int(7.96 * MIB), "2.1": int(7.62 * MIB),
@@ -68,6 +70,16 @@ class LayerParams:
     opcode: str
     bytes: int
     row_bytes: int = 0
+    constant: bool = False  # a constant operand of an elementwise op: always streamed, with the instructions
+
+    @property
+    def always_streamed(self) -> str | None:
+        """Why this block is streamed whatever the budget (None when it can be cached)."""
+        if self.constant:
+            return "constant operand of an elementwise op"
+        if self.row_bytes > ROW_LIMIT:
+            return "weight rows too long to cache"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +118,7 @@ class MemoryEstimate:
         """Parameters that would be cached if the whole budget were free."""
         if self.source == "package":
             return self.cached_bytes
-        return self.parameter_bytes - sum(x.bytes for x in self.streamed_layers if x.row_bytes > ROW_LIMIT)
+        return self.parameter_bytes - sum(x.bytes for x in self.streamed_layers if x.always_streamed)
 
     def to_dict(self) -> dict[str, Any]:
         name, size = self.largest_activation or (None, 0)
@@ -120,8 +132,8 @@ class MemoryEstimate:
             "method": self.method,
             "source": self.source,
             "streamed_layers": [{"subgraph": x.subgraph, "op": x.op, "opcode": x.opcode, "bytes": x.bytes,
-                                 "reason": "weight rows too long to cache" if x.row_bytes > ROW_LIMIT
-                                 else "on-chip budget exhausted"} for x in self.streamed_layers],
+                                 "reason": x.always_streamed or "on-chip budget exhausted"}
+                                for x in self.streamed_layers],
             "co_compile": self.co_compile.to_dict() if self.co_compile else None,
         }
 
@@ -163,11 +175,33 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
         out = sg.tensors[op.outputs[0]]
         channels = out.shape[-1] if out.shape else 1
         size = _round_up(_round_up(max(channels, 1), LANES) * OTHER_CHANNEL_BYTES, ALIGN)
-        for t in ins:
-            if t is not None and t.is_constant and t.dtype in ("int8", "uint8"):
-                size += _round_up(t.data_size, ALIGN)
         return LayerParams(sg.index, op_index, code, size, 0)
     return None
+
+
+def constant_operands(sg: Subgraph, op_index: int) -> LayerParams | None:
+    """Streamed bytes of the constant operands of a mapped elementwise op (ADD, MUL, ... with a constant).
+
+    A scalar folds into the requantization constants; a per-channel constant (all dimensions but the last
+    are 1) takes 16 bytes per padded channel; any other constant is materialized to the output's shape.
+    Observed: YOLOv5n's anchor-grid ADD/MUL constants (1x400x1x2, 1x1x3x2 ... broadcast to 1x400x3x2) are
+    streamed as 24000 bytes + 64, MoveNet's 48x48x1 MUL constant as 2304 + 64, and the 23 per-channel PReLU
+    MUL constants of the face landmark model (1744 channels) as exactly 16 x 1744 bytes.
+    """
+    op = sg.operators[op_index]
+    if op.opcode not in _REQUANTIZING or not op.outputs:
+        return None
+    out = sg.tensors[op.outputs[0]]
+    size = 0
+    for i in op.inputs:
+        t = sg.tensors[i] if i >= 0 else None
+        if t is None or not t.is_constant or t.dtype not in ("int8", "uint8") or t.elements <= 1:
+            continue
+        if all(d == 1 for d in t.shape[:-1]):
+            size += _round_up(t.shape[-1], LANES) * LANES
+        else:
+            size += out.elements
+    return LayerParams(sg.index, op_index, op.opcode, size, 0, True) if size else None
 
 
 def _product(dims: Iterable[int]) -> int:
@@ -196,9 +230,7 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
     for g, ops in zip(graphs, tpu_ops):
         sg = g.subgraph
         for i in sorted(ops):
-            p = layer_params(sg, i)
-            if p is not None:
-                layers.append(p)
+            layers += [p for p in (layer_params(sg, i), constant_operands(sg, i)) if p is not None]
         a = largest_activation(sg, ops)
         if a is not None and (activation is None or a[1] > activation[1]):
             activation = a
@@ -209,7 +241,7 @@ def _fill(layers: Sequence[LayerParams], budget: int, activation: tuple[str, int
     remaining = budget
     streamed: list[LayerParams] = []
     for p in layers:
-        if p.row_bytes > ROW_LIMIT or p.bytes > remaining:
+        if p.always_streamed or p.bytes > remaining:
             streamed.append(p)
         else:
             remaining -= p.bytes
@@ -248,5 +280,5 @@ def co_compile(entries: Sequence[tuple[str, MemoryEstimate]], budget: int | None
     return out
 
 
-__all__ = ["CoCompileShare", "LayerParams", "MemoryEstimate", "co_compile", "estimate", "from_package",
-           "layer_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]
+__all__ = ["CoCompileShare", "LayerParams", "MemoryEstimate", "co_compile", "constant_operands", "estimate",
+           "from_package", "layer_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]
