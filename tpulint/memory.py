@@ -7,14 +7,16 @@ compiled models in the real-compiler corpus (`python bench/memory.py ../shared/c
   lanes); the input depth of CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV weights is padded to 16 too.
   Depthwise kernels are not padded. (A 1-output FULLY_CONNECTED with 94400 inputs takes exactly 16 x 94400
   bytes plus 16 x 4 in its package.)
+  Fitted on the corpus: per-channel bytes, lane padding and alignment were chosen among a few discrete
+  candidates (4/8/16/24 bytes, 1/4/8/16 lanes, 64/128 bytes) by the smallest error; no scale factor.
 * Each padded output channel also carries its bias and requantization constants: 24 bytes for convolutions,
   8 bytes for FULLY_CONNECTED and LSTM gate matrices, 4 bytes for the other ops that requantize (ADD, MUL,
-  PAD, CONCATENATION, pools, activations, ...); int8 constant operands of those ops are stored as they are.
+  PAD, CONCATENATION, pools, activations, ...).
 * A PAD that changes the channel count is lowered to a 1x1 convolution (identity weights): it costs what
   that convolution costs (BlazeFace's channel pads; -25% error without this, -2% with it).
 * Every layer's block is aligned to 128 bytes.
-* Constant operands of elementwise ops (ADD, MUL, ... with a constant tensor) are always streamed, with the
-  instructions (see constant_operands).
+* Constant operands of elementwise ops (ADD, MUL, ... with a constant tensor that is not a scalar) are
+  always streamed, with the instructions (see constant_operands).
 * Layers whose weights per output channel exceed ROW_LIMIT are streamed even when they would fit (observed:
   94400-byte rows streamed by compiler 16; rows up to 2304 bytes cached). The rest fill the on-chip budget in
   execution order; what does not fit is streamed from host memory on every inference. The budget is
