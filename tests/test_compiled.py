@@ -230,3 +230,24 @@ def test_runtime_version_from_pyproject_and_bad_values(tmp_path, capsys):
     assert load_pyproject(toml).runtime_version == 13
     assert main(["--isolated", "--runtime-version", "0", str(tmp_path)]) == 2
     assert capsys.readouterr().err == "tpulint: runtime-version must be between 1 and 99, not 0\n"
+
+
+def test_two_edgetpu_subgraphs_with_a_cpu_op_between(tmp_path):
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder("Exported from Subgraph.")
+    for name in ("input", "a", "b", "out"):
+        b.tensor(name, [1, 8, 8, 4], "int8", quant=(0.5, 0))
+    b.op("CUSTOM", ["input"], ["a"], custom_code="edgetpu-custom-op",
+         custom_options=custom_options(standard_package(cached=1000, streamed=0)))
+    b.op("FLOOR", ["a"], ["b"])
+    b.op("CUSTOM", ["b"], ["out"], custom_code="edgetpu-custom-op",
+         custom_options=custom_options(standard_package(cached=2000, streamed=300, min_runtime=13)))
+    report = analyze(write(tmp_path, b.io(["input"], ["out"]).build()))
+    d = report.compiled_info.to_dict()
+    assert (d["edgetpu_subgraphs"], d["cpu_ops"], d["min_runtime_version"]) == (2, 1, 14)
+    assert (d["cached_parameter_bytes"], d["streamed_parameter_bytes"]) == (3000, 300)
+    assert d["caching_token"] == "0x123456789abcdef0" and [e["op"] for e in d["executables"]] == [0, 0, 2, 2]
+    assert [(p.placement, p.segment) for p in report.main.placements] == [("tpu", 0), ("cpu", None), ("tpu", 1)]
+    assert report.main.placements[1].status == "Operation not supported"
+    assert [(s.ops, s.inputs, s.outputs) for s in report.main.segments] == [((0,), (0,), (1,)), ((2,), (2,), (3,))]
