@@ -315,7 +315,7 @@ def decode_package(data: Buffer, depth: int = 0) -> Package:
     if len(data) < 8 or bytes(data[4:8]) != PACKAGE_IDENTIFIER:
         ident = bytes(data[4:8]) if len(data) >= 8 else b""
         raise ModelError(f"Edge TPU package has file identifier {ident!r}, expected b'DWN1'")
-    r = Reader(data, "Edge TPU package")
+    r = Reader(memoryview(data), "Edge TPU package")
     root = r.root()
     multi = _nested(root, 1, "Edge TPU multi-executable")
     executables: list[Executable] = []

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
+from tpulint.checks.compiled import reported_after_partition
 from tpulint.config import Config
 from tpulint.findings import Confidence, Effect, Finding, Location, Severity
 from tpulint.graph import Graph
 from tpulint.memory import MIB, ROW_LIMIT, MemoryEstimate, estimate
 from tpulint.model import Model
 from tpulint.partition import TPU, Partition
-from tpulint.checks.compiled import reported_after_partition
 
 
 def _size(n: int) -> str:
