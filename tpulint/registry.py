@@ -28,7 +28,13 @@ class Rule:
     check: Callable[..., Any] = field(compare=False, repr=False)
     status: str | None = None  # the compiler status string its findings carry
     opcodes: frozenset[str] | None = None  # ops it applies to; None = every op / the whole model
-    scope: str = "op"  # "op" or "model"
+    scope: str = "op"  # "op" (called per operator) or "model" (called once per model)
+    limits: tuple[str, ...] = ()  # profile limits it enforces; they fill the {placeholders} of its docs
+
+    @property
+    def family(self) -> str:
+        """The hundred the code belongs to, e.g. "TPU2" for TPU201."""
+        return self.code[:4]
 
     @property
     def anchor(self) -> str:
@@ -42,6 +48,9 @@ class Rule:
             parts.append(f"## {title}\n\n{_fill(self.sections[title], values)}")
         return "\n\n".join(parts)
 
+
+# Codes of removed rules: never reused (ruff's "removed" group). code -> why it went.
+RETIRED: dict[str, str] = {}
 
 _RULES: dict[str, Rule] = {}
 _NAMES: dict[str, str] = {}
@@ -70,18 +79,23 @@ def parse_docstring(func: Callable[..., Any]) -> tuple[str, dict[str, str]]:
 
 def rule(code: str, name: str, *, severity: Severity, confidence: Confidence, effect: Effect,
          status: str | None = None, opcodes: Iterable[str] | None = None,
-         scope: str = "op") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+         scope: str = "op", limits: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a check function as rule `code`/`name`; raises at import time on a duplicate or bad docstring."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         if not _CODE.match(code) or not _NAME.match(name):
             raise ValueError(f"bad rule code or name: {code} {name}")
+        if code in RETIRED:
+            raise ValueError(f"rule code {code} was retired and is never reused")
+        if scope not in ("op", "model"):
+            raise ValueError(f"rule {code}: scope must be 'op' or 'model', not {scope!r}")
         if code in _RULES or name in _NAMES:
             raise ValueError(f"rule {code} {name} is registered twice")
         summary, sections = parse_docstring(func)
         _RULES[code] = Rule(code, name, severity, confidence, effect, summary, sections, func, status,
-                            frozenset(opcodes) if opcodes is not None else None, scope)
+                            frozenset(opcodes) if opcodes is not None else None, scope, tuple(limits))
         _NAMES[name] = code
+        func.rule = _RULES[code]  # type: ignore[attr-defined]
         return func
 
     return register

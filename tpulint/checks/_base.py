@@ -1,0 +1,129 @@
+"""What a check sees (Context, per-tensor facts computed once) and what it returns (Hit); shared shape helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from tpulint.findings import Effect, Severity
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tpulint.config import Config
+    from tpulint.graph import Graph
+    from tpulint.model import Model, Operator, Subgraph, Tensor
+    from tpulint.profile import Profile
+
+# Ops whose status comes from a dedicated rule rather than the generic table/data-type rules.
+CONTROL_FLOW = frozenset({"WHILE", "IF", "CALL_ONCE", "CALL"})
+LSTM_VARIANTS = frozenset({"LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"})
+# Ops with constant weights/bias: (opcode -> (weights input index, bias input index)).
+WEIGHTED = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One violation as a check reports it; the engine adds the rule's identity and the location."""
+
+    message: str
+    fix: str | None = None
+    op: "Operator | None" = None  # model-scope rules: the op it points at (else the op being checked)
+    subgraph: int | None = None  # model-scope rules: the subgraph it points at
+    tensor: int | None = None  # a tensor other than the op's first output
+    status: str | None = None  # overrides the rule's compiler status string
+    effect: Effect | None = None  # overrides the rule's effect (e.g. a gate that depends on the compiler)
+    severity: Severity | None = None
+
+
+class Context:
+    """One subgraph under one profile; per-tensor facts are computed once, on first use."""
+
+    __slots__ = ("model", "sg", "graph", "profile", "config", "runtime", "tensors", "_rows", "_constants", "cache")
+
+    def __init__(self, model: "Model", graph: "Graph", profile: "Profile", config: "Config") -> None:
+        self.model = model
+        self.sg: Subgraph = graph.subgraph
+        self.graph = graph
+        self.profile = profile
+        self.config = config
+        self.runtime = config.runtime
+        self.tensors: tuple[Tensor, ...] = graph.subgraph.tensors
+        self._rows: list[int] | None = None
+        self._constants = None
+        self.cache: dict[str, object] = {}  # per-tensor facts a rule family computes once per subgraph
+
+    @property
+    def rows(self) -> list[int]:
+        """Per tensor: elements in its two innermost dimensions (one "row" of the Edge TPU's y/x/z layout)."""
+        if self._rows is None:
+            self._rows = [row_elements(t.shape) for t in self.tensors]
+        return self._rows
+
+    def activations(self, op: "Operator") -> list["Tensor"]:
+        """The op's non-constant inputs and its outputs."""
+        ts = self.tensors
+        return [ts[i] for i in op.inputs if i >= 0 and not ts[i].data_size] + [ts[i] for i in op.outputs]
+
+    def constant(self, index: int) -> "np.ndarray | None":
+        """Values of a small constant tensor (shape/axis/stride parameters); None when they cannot be read."""
+        if self._constants is None:
+            from tpulint.checks._constants import ConstantReader
+
+            self._constants = ConstantReader(self.model)
+        return self._constants.values(self.tensors[index])  # type: ignore[union-attr]
+
+    def describe(self, t: "Tensor") -> str:
+        return f"{t.name!r} ({t.dtype}[{t.shape_text()}])"
+
+
+class ModelContext:
+    """The whole model, for rules that look at it once (gates)."""
+
+    __slots__ = ("model", "graphs", "profile", "config")
+
+    def __init__(self, model: "Model", graphs: Sequence["Graph"], profile: "Profile", config: "Config") -> None:
+        self.model = model
+        self.graphs = graphs
+        self.profile = profile
+        self.config = config
+
+
+def row_elements(shape: Sequence[int]) -> int:
+    if not shape:
+        return 1
+    if len(shape) == 1:
+        return max(shape[0], 1)
+    return max(shape[-1], 1) * max(shape[-2], 1)
+
+
+def elements(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= max(d, 1)
+    return n
+
+
+def normalize_axes(axes: Sequence[int], rank: int) -> list[int]:
+    return sorted({a + rank if a < 0 else a for a in axes if -rank <= a < rank})
+
+
+def reduced_axes(ctx: Context, op: "Operator") -> list[int] | None:
+    """Axes a MEAN/SUM/REDUCE_* op reduces: from its constant axis tensor, else inferred from the shapes."""
+    ts = ctx.tensors
+    x = ts[op.inputs[0]]
+    rank = len(x.shape)
+    if len(op.inputs) > 1 and op.inputs[1] >= 0:
+        values = ctx.constant(op.inputs[1])
+        if values is not None:
+            return normalize_axes([int(v) for v in values.reshape(-1)], rank)
+    out = ts[op.outputs[0]].shape
+    if len(out) == rank:  # keep_dims: reduced where the size became 1
+        return [i for i in range(rank) if out[i] == 1 and x.shape[i] != 1]
+    axes, j = [], 0  # dims dropped: match the output dims to the input dims in order
+    for i, d in enumerate(x.shape):
+        if j < len(out) and out[j] == d:
+            j += 1
+        else:
+            axes.append(i)
+    return axes if j == len(out) else None
