@@ -95,7 +95,8 @@ class Profile:
         """Placeholder values for rule documentation: every limit, formatted for reading."""
         values: dict[str, Any] = {}
         for key, value in self.limits.items():
-            values[key] = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+            values[key] = str(value).lower() if isinstance(value, bool) else f"{value:,}" if isinstance(value, int) \
+                else value
         values.update(compiler=self.compiler, dtypes=" or ".join(sorted(self.dtypes)),
                       bias_dtypes=", ".join(sorted(self.bias_dtypes)), max_nontrivial_rank=self.max_nontrivial_rank,
                       accepts_tf=_release_text(self.accepts_tf), rejects_tf=_release_text(self.rejects_tf))

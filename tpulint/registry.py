@@ -42,7 +42,9 @@ class Rule:
         return f"{self.code.lower()}-{self.name}"
 
     def markdown(self, values: dict[str, Any] | None = None) -> str:
-        """The full documentation, with `{placeholders}` filled from the active rules profile."""
+        """The full documentation, `{placeholders}` filled from `values` (default: the default compiler's profile)."""
+        if values is None:
+            values = default_doc_values()
         parts = [_fill(self.summary, values)]
         for title in SECTIONS:
             parts.append(f"## {title}\n\n{_fill(self.sections[title], values)}")
@@ -53,6 +55,14 @@ class Rule:
 RETIRED: dict[str, str] = {}
 
 _RULES: dict[str, Rule] = {}
+
+
+def default_doc_values() -> dict[str, Any]:
+    """Placeholder values from the default compiler's profile (the limits the checks enforce by default)."""
+    from tpulint.config import DEFAULT_COMPILER
+    from tpulint.profile import load_profile
+
+    return load_profile(DEFAULT_COMPILER).doc_values()
 _NAMES: dict[str, str] = {}
 
 
