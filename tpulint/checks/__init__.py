@@ -22,7 +22,7 @@ from tpulint.model import Model, Operator, Subgraph
 from tpulint.profile import load_profile
 from tpulint.registry import Rule, all_rules
 
-_OpChecks = list[tuple[Rule, Callable[..., "list[Hit] | None"]]]
+_OpChecks = list[tuple[Rule, Callable[..., "list[Hit] | None"], int]]
 
 
 def _rules() -> tuple[list[Rule], list[Rule]]:
@@ -43,6 +43,20 @@ def _finding(rule: Rule, hit: Hit, sg: Subgraph | None, op: Operator | None, pat
                    hit.message, loc, hit.status or rule.status, hit.fix, path)
 
 
+def _dispatch(ctx: Context, opcode: str, op_rules: list[Rule]) -> _OpChecks:
+    """The checks that can fire on `opcode`, decided once per opcode; those needing tensor flags last."""
+    checks = []
+    for r in op_rules:
+        if r.opcodes is not None and opcode not in r.opcodes:
+            continue
+        applies = getattr(r.check, "applies", None)
+        if applies is not None and not applies(ctx, opcode):
+            continue
+        checks.append((r, r.check, getattr(r.check, "needs", 0)))
+    checks.sort(key=lambda c: c[2] != 0)
+    return checks
+
+
 def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Finding]:
     """Every finding of every rule for the target compiler (select/ignore are applied by the caller)."""
     profile = load_profile(config.compiler)
@@ -57,12 +71,23 @@ def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Fi
         ctx = Context(model, graph, profile, config)
         sg = graph.subgraph
         dispatch: dict[str, _OpChecks] = {}
+        flags: list[int] | None = None
         for op in sg.operators:
             checks = dispatch.get(op.opcode)
             if checks is None:
-                checks = dispatch[op.opcode] = [(r, r.check) for r in op_rules
-                                                if r.opcodes is None or op.opcode in r.opcodes]
-            for rule, check in checks:
+                checks = dispatch[op.opcode] = _dispatch(ctx, op.opcode, op_rules)
+            op_flags = 0
+            if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
+                if flags is None:
+                    flags = ctx.flags
+                for i in op.inputs:
+                    if i >= 0:
+                        op_flags |= flags[i]
+                for i in op.outputs:
+                    op_flags |= flags[i]
+            for rule, check, need in checks:
+                if need and not op_flags & need:
+                    continue
                 hits = check(ctx, op)
                 if hits:
                     for hit in hits:

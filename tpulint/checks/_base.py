@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from tpulint.findings import Effect, Severity
 
@@ -15,11 +15,41 @@ if TYPE_CHECKING:
     from tpulint.model import Model, Operator, Subgraph, Tensor
     from tpulint.profile import Profile
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+_PARAMS = frozenset({"int32", "int64", "int16"})  # constant biases, shape/axis parameters, LSTM/16x8 biases
+
 # Ops whose status comes from a dedicated rule rather than the generic table/data-type rules.
 CONTROL_FLOW = frozenset({"WHILE", "IF", "CALL_ONCE", "CALL"})
 LSTM_VARIANTS = frozenset({"LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"})
 # Ops with constant weights/bias: (opcode -> (weights input index, bias input index)).
 WEIGHTED = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3)}
+
+
+# Per-tensor facts computed once per subgraph; a check declaring `needs` runs only on ops touching such a tensor.
+F_DTYPE = 1  # not one of the profile's 8-bit types
+F_INT16 = 2
+F_RANK = 4  # a dimension > 1 outside the innermost three (batch or rank)
+F_ROW = 8  # two innermost dimensions above the row limit
+
+
+def needs(mask: int) -> Callable[[_F], _F]:
+    """Mark a check as relevant only for ops with a tensor flagged `mask` (the engine skips it otherwise)."""
+
+    def mark(func: _F) -> _F:
+        func.needs = mask  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def applies(predicate: Callable[["Context", str], bool]) -> Callable[[_F], _F]:
+    """Mark a check whose relevance depends only on the opcode: decided once per opcode, not once per op."""
+
+    def mark(func: _F) -> _F:
+        func.applies = predicate  # type: ignore[attr-defined]
+        return func
+
+    return mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +69,7 @@ class Hit:
 class Context:
     """One subgraph under one profile; per-tensor facts are computed once, on first use."""
 
-    __slots__ = ("model", "sg", "graph", "profile", "config", "runtime", "tensors", "_rows", "_constants", "cache")
+    __slots__ = ("model", "sg", "graph", "profile", "config", "runtime", "tensors", "_rows", "_constants", "cache", "_flags")
 
     def __init__(self, model: "Model", graph: "Graph", profile: "Profile", config: "Config") -> None:
         self.model = model
@@ -52,6 +82,33 @@ class Context:
         self._rows: list[int] | None = None
         self._constants = None
         self.cache: dict[str, object] = {}  # per-tensor facts a rule family computes once per subgraph
+        self._flags: list[int] | None = None
+
+    @property
+    def flags(self) -> list[int]:
+        """Per tensor: the F_* bits, computed in one pass over the tensors."""
+        if self._flags is None:
+            allowed = self.profile.dtypes
+            keep = self.profile.max_nontrivial_rank
+            limit = self.profile.limits["tensor_row_max_elements"]
+            flags = []
+            for t in self.tensors:
+                dtype = t.dtype
+                if t.data_size:  # constants: only non-parameter dtypes matter (float weights)
+                    flags.append(F_DTYPE if dtype not in allowed and dtype not in _PARAMS else 0)
+                    continue
+                shape = t.shape
+                f = 0
+                if dtype not in allowed:
+                    f = F_INT16 if dtype == "int16" else F_DTYPE
+                n = len(shape)
+                if n > keep and any(d > 1 for d in shape[:-keep]):
+                    f |= F_RANK
+                if (shape[-1] * shape[-2] if n >= 2 else shape[0] if n else 1) > limit:
+                    f |= F_ROW
+                flags.append(f)
+            self._flags = flags
+        return self._flags
 
     @property
     def rows(self) -> list[int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import Context, Hit
+from tpulint.checks._base import F_DTYPE, F_INT16, Context, Hit, needs
 from tpulint.findings import UNSPECIFIED_LIMITATION, UNSUPPORTED_DATA_TYPE, Confidence, Effect, Severity
 from tpulint.model import Operator, Tensor
 from tpulint.registry import rule
@@ -23,6 +23,7 @@ def _float_quantize(ctx: Context, op: Operator) -> bool:
 
 @rule("TPU200", "unsupported-dtype", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
       status=UNSUPPORTED_DATA_TYPE)
+@needs(F_DTYPE)
 def unsupported_dtype(ctx: Context, op: Operator) -> list[Hit] | None:
     """A tensor the operator reads or writes is not 8-bit quantized ({dtypes}).
 
@@ -122,6 +123,7 @@ def dequantize(ctx: Context, op: Operator) -> list[Hit] | None:
 
 @rule("TPU203", "int16-activation", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.CPU,
       status=UNSUPPORTED_DATA_TYPE)
+@needs(F_INT16)
 def int16_activation(ctx: Context, op: Operator) -> list[Hit] | None:
     """The operator uses 16-bit activations (16x8 quantization), which the Edge TPU does not compute.
 

@@ -83,11 +83,11 @@ def dynamic_shape(ctx: ModelContext) -> list[Hit]:
         sg = g.subgraph
         tensors = sg.tensors
 
-        def dynamic(i: int) -> bool:
-            t = tensors[i]
-            if any(d < 0 for d in t.shape):
-                return True
-            return strict and t.shape_signature is not None and any(d < 0 for d in t.shape_signature)
+        dyn = {i for i, t in enumerate(tensors) if any(d < 0 for d in t.shape)
+               or strict and t.shape_signature is not None and any(d < 0 for d in t.shape_signature)}
+        if not dyn:
+            continue
+        dynamic = dyn.__contains__
 
         for i in sg.inputs:  # the roots: graph inputs
             if dynamic(i):

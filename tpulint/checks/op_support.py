@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit
+from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies
 from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -13,6 +13,8 @@ _OWN_RULE = CONTROL_FLOW | LSTM_VARIANTS | {"CUSTOM", "DEQUANTIZE"}
 
 @rule("TPU100", "unsupported-op", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.CPU,
       status=NOT_SUPPORTED)
+@applies(lambda ctx, code: code not in ctx.profile.ops and code not in _OWN_RULE
+          and code not in ctx.profile.absorbed)
 def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
     """The operator is not in compiler {compiler}'s supported-operations table.
 
@@ -45,6 +47,7 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
 
 @rule("TPU101", "op-needs-newer-runtime", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED,
       effect=Effect.CPU, status=NOT_SUPPORTED)
+@applies(lambda ctx, code: code in ctx.profile.ops and ctx.profile.ops[code].min_runtime > ctx.runtime)
 def op_needs_newer_runtime(ctx: Context, op: Operator) -> list[Hit] | None:
     """The operator needs a newer Edge TPU runtime than the target `--min-runtime`.
 
@@ -100,6 +103,7 @@ def custom_op(ctx: Context, op: Operator) -> list[Hit] | None:
 
 @rule("TPU103", "undocumented-op-may-map", severity=Severity.WARNING, confidence=Confidence.OBSERVED,
       effect=Effect.NONE)
+@applies(lambda ctx, code: code in ctx.profile.absorbed)
 def undocumented_op_may_map(ctx: Context, op: Operator) -> list[Hit] | None:
     """The operator is not in the supported table, but the compiler has been seen mapping it.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import Context, Hit
+from tpulint.checks._base import F_RANK, Context, Hit, needs
 from tpulint.findings import UNSUPPORTED_RANK, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -38,6 +38,7 @@ def _first(ctx: Context, op: Operator, kind: int) -> int | None:
 
 @rule("TPU300", "unsupported-rank", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.CPU,
       status=UNSUPPORTED_RANK, limits=())
+@needs(F_RANK)
 def unsupported_rank(ctx: Context, op: Operator) -> list[Hit] | None:
     """A tensor has a dimension larger than 1 outside its {max_nontrivial_rank} innermost dimensions.
 
@@ -67,6 +68,7 @@ def unsupported_rank(ctx: Context, op: Operator) -> list[Hit] | None:
 
 @rule("TPU301", "batch-size", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
       status=UNSUPPORTED_RANK)
+@needs(F_RANK)
 def batch_size(ctx: Context, op: Operator) -> list[Hit] | None:
     """A tensor has a batch dimension larger than 1.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import Context, Hit, elements, reduced_axes
+from tpulint.checks._base import F_ROW, Context, Hit, elements, needs, reduced_axes
 from tpulint.findings import UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -12,6 +12,7 @@ _HEURISTIC = dict(severity=Severity.WARNING, confidence=Confidence.HEURISTIC, ef
 
 
 @rule("TPU600", "large-tensor-row", limits=("tensor_row_max_elements",), **_HEURISTIC)  # type: ignore[arg-type]
+@needs(F_ROW)
 def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
     """A tensor's two innermost dimensions hold more than {tensor_row_max_elements} elements.
 
