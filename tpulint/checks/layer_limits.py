@@ -59,7 +59,7 @@ def concat_constant_input(ctx: Context, op: Operator) -> list[Hit] | None:
     """
     ts = ctx.tensors
     consts = [i for i in op.inputs if i >= 0 and ts[i].data_size]
-    if not consts:
+    if not consts or ts[op.outputs[0]].dtype not in ctx.profile.dtypes:  # other dtypes: TPU200 explains it
         return None
     if len(op.inputs) == 2:
         values = ctx.constant(consts[0])
