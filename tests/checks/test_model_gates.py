@@ -43,6 +43,15 @@ def float_mlp() -> ModelBuilder:
     return unary("RELU", [1, 16], dtype="float32")
 
 
+def compiled_float_io() -> ModelBuilder:  # QUANTIZE, edgetpu-custom-op, DEQUANTIZE: not a float model
+    b = unary("QUANTIZE", [1, 8], dtype="float32", out_dtype="uint8")
+    b.tensor("z", [1, 8], "uint8", quant=Q)
+    b.op("CUSTOM", ["y"], ["z"], custom_code="edgetpu-custom-op")
+    b.tensor("out", [1, 8], "float32")
+    b.op("DEQUANTIZE", ["z"], ["out"])
+    return b.io(["x"], ["out"])
+
+
 def int8_bias() -> ModelBuilder:
     b = ModelBuilder()
     b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
@@ -106,6 +115,7 @@ CASES = [
     good("TPU002", static_model),
     bad("TPU003", float_mlp, None, compiler="15.0"),
     good("TPU003", static_model),
+    good("TPU003", compiled_float_io, compiler="15.0"),
     bad("TPU004", int8_bias, 0),
     good("TPU004", int32_bias),
     bad("TPU005", while_loop, 1),
