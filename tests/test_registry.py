@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tpulint.findings import Confidence, Effect, Severity
 from tpulint.profile import LIMITS, load_profile
 from tpulint.registry import SECTIONS, all_rules, get_rule, parse_docstring, rule
-from tpulint.findings import Confidence, Effect, Severity
 
 CHECK_TESTS = Path(__file__).resolve().parent / "checks"
 

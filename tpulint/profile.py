@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 import functools
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from tpulint import _schema
 from tpulint.errors import RulesError
@@ -122,7 +123,7 @@ def profile_names(directory: Path | None = None) -> list[str]:
     return sorted(names, key=lambda n: tuple(int(x) for x in n.split("-", 1)[1].split(".")))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_profile(compiler: str = "16.0", directory: str | None = None) -> Profile:
     """The profile of a compiler version ("16.0") or id ("edgetpu-16.0"); read and validated once per process."""
     folder = Path(directory) if directory else rules_dir()
@@ -247,7 +248,7 @@ def _merge(into: dict[str, Any], data: dict[str, Any]) -> None:
                 target[key] = v
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_versions(path: Path) -> Mapping[str, tuple[tuple[int, int], ...]]:
     data = _read(path)
     for key in data:

@@ -97,6 +97,8 @@ def rule(code: str, name: str, *, severity: Severity, confidence: Confidence, ef
             raise ValueError(f"bad rule code or name: {code} {name}")
         if code in RETIRED:
             raise ValueError(f"rule code {code} was retired and is never reused")
+        if isinstance(opcodes, str) or isinstance(limits, str):
+            raise ValueError(f"rule {code}: opcodes and limits are collections of names, not a string")
         if scope not in ("op", "model"):
             raise ValueError(f"rule {code}: scope must be 'op' or 'model', not {scope!r}")
         if code in _RULES or name in _NAMES:

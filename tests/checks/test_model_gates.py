@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks.rulecase import Q, Case, bad, conv, found, good, unary
 
+from checks.rulecase import Case, Q, bad, conv, found, good, unary
 from tpulint.analysis import analyze_model
 from tpulint.config import Config
 from tpulint.findings import Effect

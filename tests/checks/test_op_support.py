@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from checks.rulecase import Q, Case, bad, found, good, unary
 
+from checks.rulecase import Case, Q, bad, found, good, unary
 from tpulint.testing import ModelBuilder
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks.rulecase import Q, Case, bad, found, good, unary
 
+from checks.rulecase import Case, Q, bad, found, good, unary
 from tpulint.testing import ModelBuilder
 
 

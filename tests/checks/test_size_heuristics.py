@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from checks.rulecase import Q, Case, bad, const, found, good, unary
 
+from checks.rulecase import Case, Q, bad, const, found, good, unary
 from tpulint.testing import ModelBuilder
 
 

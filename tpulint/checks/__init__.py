@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from tpulint.checks import (  # noqa: F401  (importing registers every rule, in code order)
     dtypes,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpulint.findings import Effect, Severity
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from tpulint.checks._constants import ConstantReader
     from tpulint.config import Config
     from tpulint.graph import Graph
     from tpulint.model import Model, Operator, Subgraph, Tensor
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _PARAMS = frozenset({"int32", "int64", "int16"})  # constant biases, shape/axis parameters, LSTM/16x8 biases
+
 
 # Ops whose status comes from a dedicated rule rather than the generic table/data-type rules.
 CONTROL_FLOW = frozenset({"WHILE", "IF", "CALL_ONCE", "CALL"})
@@ -42,7 +45,7 @@ def needs(mask: int) -> Callable[[_F], _F]:
     return mark
 
 
-def applies(predicate: Callable[["Context", str], bool]) -> Callable[[_F], _F]:
+def applies(predicate: Callable[[Context, str], bool]) -> Callable[[_F], _F]:
     """Mark a check whose relevance depends only on the opcode: decided once per opcode, not once per op."""
 
     def mark(func: _F) -> _F:
@@ -58,7 +61,7 @@ class Hit:
 
     message: str
     fix: str | None = None
-    op: "Operator | None" = None  # model-scope rules: the op it points at (else the op being checked)
+    op: Operator | None = None  # model-scope rules: the op it points at (else the op being checked)
     subgraph: int | None = None  # model-scope rules: the subgraph it points at
     tensor: int | None = None  # a tensor other than the op's first output
     status: str | None = None  # overrides the rule's compiler status string
@@ -69,9 +72,9 @@ class Hit:
 class Context:
     """One subgraph under one profile; per-tensor facts are computed once, on first use."""
 
-    __slots__ = ("model", "sg", "graph", "profile", "config", "runtime", "tensors", "_rows", "_constants", "cache", "_flags")
+    __slots__ = ("_constants", "_flags", "_rows", "cache", "config", "graph", "model", "profile", "runtime", "sg", "tensors")
 
-    def __init__(self, model: "Model", graph: "Graph", profile: "Profile", config: "Config") -> None:
+    def __init__(self, model: Model, graph: Graph, profile: Profile, config: Config) -> None:
         self.model = model
         self.sg: Subgraph = graph.subgraph
         self.graph = graph
@@ -80,7 +83,7 @@ class Context:
         self.runtime = config.runtime
         self.tensors: tuple[Tensor, ...] = graph.subgraph.tensors
         self._rows: list[int] | None = None
-        self._constants = None
+        self._constants: ConstantReader | None = None
         self.cache: dict[str, object] = {}  # per-tensor facts a rule family computes once per subgraph
         self._flags: list[int] | None = None
 
@@ -117,29 +120,29 @@ class Context:
             self._rows = [row_elements(t.shape) for t in self.tensors]
         return self._rows
 
-    def activations(self, op: "Operator") -> list["Tensor"]:
+    def activations(self, op: Operator) -> list[Tensor]:
         """The op's non-constant inputs and its outputs."""
         ts = self.tensors
         return [ts[i] for i in op.inputs if i >= 0 and not ts[i].data_size] + [ts[i] for i in op.outputs]
 
-    def constant(self, index: int) -> "np.ndarray | None":
+    def constant(self, index: int) -> np.ndarray | None:
         """Values of a small constant tensor (shape/axis/stride parameters); None when they cannot be read."""
         if self._constants is None:
             from tpulint.checks._constants import ConstantReader
 
             self._constants = ConstantReader(self.model)
-        return self._constants.values(self.tensors[index])  # type: ignore[union-attr]
+        return self._constants.values(self.tensors[index])
 
-    def describe(self, t: "Tensor") -> str:
+    def describe(self, t: Tensor) -> str:
         return f"{t.name!r} ({t.dtype}[{t.shape_text()}])"
 
 
 class ModelContext:
     """The whole model, for rules that look at it once (gates)."""
 
-    __slots__ = ("model", "graphs", "profile", "config")
+    __slots__ = ("config", "graphs", "model", "profile")
 
-    def __init__(self, model: "Model", graphs: Sequence["Graph"], profile: "Profile", config: "Config") -> None:
+    def __init__(self, model: Model, graphs: Sequence[Graph], profile: Profile, config: Config) -> None:
         self.model = model
         self.graphs = graphs
         self.profile = profile
@@ -165,7 +168,7 @@ def normalize_axes(axes: Sequence[int], rank: int) -> list[int]:
     return sorted({a + rank if a < 0 else a for a in axes if -rank <= a < rank})
 
 
-def reduced_axes(ctx: Context, op: "Operator") -> list[int] | None:
+def reduced_axes(ctx: Context, op: Operator) -> list[int] | None:
     """Axes a MEAN/SUM/REDUCE_* op reduces: from its constant axis tensor, else inferred from the shapes."""
     ts = ctx.tensors
     x = ts[op.inputs[0]]

@@ -25,13 +25,13 @@ class ConstantReader:
     held in memory (no file) have no readable constants: the rules that need them then stay silent.
     """
 
-    def __init__(self, model: "Model") -> None:
+    def __init__(self, model: Model) -> None:
         self.model = model
         self._spans: list[tuple[int, int] | None] | None = None
         self._data: bytes | mmap.mmap | None = None
         self._failed = False
 
-    def values(self, t: "Tensor") -> np.ndarray | None:
+    def values(self, t: Tensor) -> np.ndarray | None:
         fmt = _NUMPY.get(t.dtype)
         if fmt is None or not t.data_size or t.data_size > MAX_BYTES or not self._open():
             return None
@@ -54,10 +54,10 @@ class ConstantReader:
             if not os.path.isfile(self.model.path) or os.path.getsize(self.model.path) != self.model.file_size:
                 return False
             with open(self.model.path, "rb") as f:
-                data = f.read() if self.model.file_size < (1 << 20) else mmap.mmap(f.fileno(), 0,
-                                                                                 access=mmap.ACCESS_READ)
+                data: bytes | mmap.mmap = f.read() if self.model.file_size < (1 << 20) else \
+                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             spans = []
-            for t in Reader(data, "model").root().tables(4):
+            for t in Reader(data, "model").root().tables(4):  # type: ignore[arg-type]  # mmap is a buffer
                 spans.append(t.vector_span(0, 1))
         except (OSError, ModelError, ValueError):
             return False

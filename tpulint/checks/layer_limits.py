@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from tpulint.checks._base import Context, Hit
 from tpulint.findings import TWO_D_OUTPUT, UNSPECIFIED_LIMITATION, VERSION_NOT_SUPPORTED, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
 
-_CPU = dict(severity=Severity.ERROR, effect=Effect.CPU, status=UNSPECIFIED_LIMITATION)
+_cpu_rule = partial(rule, severity=Severity.ERROR, effect=Effect.CPU, status=UNSPECIFIED_LIMITATION)
 
 
 def _nontrivial(shape: tuple[int, ...]) -> int:
     return sum(1 for d in shape if d > 1)
 
 
-@rule("TPU500", "fused-activation", confidence=Confidence.DOCUMENTED,  # type: ignore[arg-type]
-      opcodes=("AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION"), **_CPU)
+@_cpu_rule("TPU500", "fused-activation", confidence=Confidence.DOCUMENTED,
+           opcodes=("AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION"))
 def fused_activation(ctx: Context, op: Operator) -> list[Hit] | None:
     """A pooling or concatenation op has a fused activation function.
 
@@ -38,8 +40,8 @@ def fused_activation(ctx: Context, op: Operator) -> list[Hit] | None:
     return [Hit(f"{op.opcode} has fused activation {act}", f"apply {act} as a separate op")]
 
 
-@rule("TPU501", "concat-constant-input", confidence=Confidence.DOCUMENTED,  # type: ignore[arg-type]
-      opcodes=("CONCATENATION",), **_CPU)
+@_cpu_rule("TPU501", "concat-constant-input", confidence=Confidence.DOCUMENTED,
+           opcodes=("CONCATENATION",))
 def concat_constant_input(ctx: Context, op: Operator) -> list[Hit] | None:
     """A CONCATENATION has a constant input that is not the documented zero-padding form.
 
@@ -71,8 +73,8 @@ def concat_constant_input(ctx: Context, op: Operator) -> list[Hit] | None:
                 "concatenate constants on the CPU or fold them into the next layer", tensor=consts[0])]
 
 
-@rule("TPU502", "unequal-dilation", confidence=Confidence.DOCUMENTED,  # type: ignore[arg-type]
-      opcodes=("CONV_2D", "DEPTHWISE_CONV_2D"), **_CPU)
+@_cpu_rule("TPU502", "unequal-dilation", confidence=Confidence.DOCUMENTED,
+           opcodes=("CONV_2D", "DEPTHWISE_CONV_2D"))
 def unequal_dilation(ctx: Context, op: Operator) -> list[Hit] | None:
     """A convolution uses different dilation in x and y (or a dilated depthwise conv on runtime 12 or older).
 
@@ -160,7 +162,7 @@ def fully_connected_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     return None
 
 
-@rule("TPU510", "prelu-alpha-shape", confidence=Confidence.DOCUMENTED, opcodes=("PRELU",), **_CPU)  # type: ignore
+@_cpu_rule("TPU510", "prelu-alpha-shape", confidence=Confidence.DOCUMENTED, opcodes=("PRELU",))
 def prelu_alpha_shape(ctx: Context, op: Operator) -> list[Hit] | None:
     """A PRELU's alpha has more than one dimension larger than 1.
 

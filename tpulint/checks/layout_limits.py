@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from tpulint.checks._base import Context, Hit, normalize_axes, reduced_axes
 from tpulint.findings import TWO_D_OUTPUT, UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
 
-_CPU = dict(severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.CPU,
+_documented_rule = partial(rule, severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.CPU,
             status=UNSPECIFIED_LIMITATION)
 REDUCERS = ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")
 
 
-@rule("TPU504", "reduce-batch-axis", opcodes=REDUCERS, **_CPU)  # type: ignore[arg-type]
+@_documented_rule("TPU504", "reduce-batch-axis", opcodes=REDUCERS)
 def reduce_batch_axis(ctx: Context, op: Operator) -> list[Hit] | None:
     """A MEAN, SUM, REDUCE_MAX or REDUCE_MIN reduces over the batch dimension.
 
@@ -37,7 +39,7 @@ def reduce_batch_axis(ctx: Context, op: Operator) -> list[Hit] | None:
                 "reduce over the spatial or channel axes only")]
 
 
-@rule("TPU505", "mean-depth-multiple", opcodes=("MEAN",), limits=("mean_z_multiple",), **_CPU)  # type: ignore
+@_documented_rule("TPU505", "mean-depth-multiple", opcodes=("MEAN",), limits=("mean_z_multiple",))
 def mean_depth_multiple(ctx: Context, op: Operator) -> list[Hit] | None:
     """A MEAN reduces over the channel (z) dimension whose size is not a multiple of {mean_z_multiple}.
 
@@ -77,7 +79,7 @@ def _split_axis(ctx: Context, op: Operator) -> int | None:
     return diff[0] if len(diff) == 1 else None
 
 
-@rule("TPU506", "batch-dimension-op", opcodes=("PAD", "PACK", "SPLIT", "SPLIT_V"), **_CPU)  # type: ignore
+@_documented_rule("TPU506", "batch-dimension-op", opcodes=("PAD", "PACK", "SPLIT", "SPLIT_V"))
 def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     """A PAD, PACK or SPLIT works along the batch dimension.
 
@@ -117,8 +119,8 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     return None
 
 
-@rule("TPU507", "softmax-limits", opcodes=("SOFTMAX",),  # type: ignore[arg-type]
-      limits=("softmax_max_axis_elements", "softmax_1d_only"), **_CPU)
+@_documented_rule("TPU507", "softmax-limits", opcodes=("SOFTMAX",),
+                  limits=("softmax_max_axis_elements", "softmax_1d_only"))
 def softmax_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     """A SOFTMAX runs over more than {softmax_max_axis_elements} elements (or is not 1-D, on compiler 2.0).
 
@@ -149,7 +151,7 @@ def softmax_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     return None
 
 
-@rule("TPU508", "strided-slice-limits", opcodes=("STRIDED_SLICE",), **_CPU)  # type: ignore[arg-type]
+@_documented_rule("TPU508", "strided-slice-limits", opcodes=("STRIDED_SLICE",))
 def strided_slice_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     """A STRIDED_SLICE has a stride other than 1, or an ellipsis or new-axis mask.
 

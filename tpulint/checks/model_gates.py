@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import CONTROL_FLOW, WEIGHTED, Hit, ModelContext
+from functools import partial
+
+from tpulint.checks._base import CONTROL_FLOW, Hit, ModelContext, WEIGHTED
 from tpulint.findings import MODEL_REJECTED, Confidence, Effect, Severity
 from tpulint.registry import rule
 
-_MODEL = dict(severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL_REJECTED, scope="model")
+_gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL_REJECTED, scope="model")
 
 
 def _release(r: tuple[int, int]) -> str:
     return f"{r[0]}.{r[1]}"
 
 
-@rule("TPU001", "op-version-unsupported", confidence=Confidence.OBSERVED, **_MODEL)  # type: ignore[arg-type]
+@_gate("TPU001", "op-version-unsupported", confidence=Confidence.OBSERVED)
 def op_version_unsupported(ctx: ModelContext) -> list[Hit]:
     """An operator version is newer than compiler {compiler} can parse, so the model is rejected.
 
@@ -55,7 +57,7 @@ def op_version_unsupported(ctx: ModelContext) -> list[Hit]:
     return hits
 
 
-@rule("TPU002", "dynamic-shape", confidence=Confidence.OBSERVED, **_MODEL)  # type: ignore[arg-type]
+@_gate("TPU002", "dynamic-shape", confidence=Confidence.OBSERVED)
 def dynamic_shape(ctx: ModelContext) -> list[Hit]:
     """A tensor has a dynamic size (-1 in its shape or shape signature).
 
@@ -104,7 +106,7 @@ def dynamic_shape(ctx: ModelContext) -> list[Hit]:
     return hits
 
 
-@rule("TPU003", "model-not-quantized", confidence=Confidence.OBSERVED, **_MODEL)  # type: ignore[arg-type]
+@_gate("TPU003", "model-not-quantized", confidence=Confidence.OBSERVED)
 def model_not_quantized(ctx: ModelContext) -> list[Hit]:
     """No operator computes on 8-bit integers: a float, float16 or dynamic-range (hybrid) model.
 
@@ -148,9 +150,9 @@ def model_not_quantized(ctx: ModelContext) -> list[Hit]:
                 effect=None if reject else Effect.NONE)]
 
 
-@rule("TPU004", "non-int32-bias", confidence=Confidence.OBSERVED, opcodes=(  # type: ignore[arg-type]
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"), **{**_MODEL, "scope": "op"})
-def non_int32_bias(ctx, op) -> list[Hit] | None:  # type: ignore[no-untyped-def]
+@_gate("TPU004", "non-int32-bias", confidence=Confidence.OBSERVED, opcodes=(
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"), scope="op")
+def non_int32_bias(ctx, op) -> list[Hit] | None:
     """The bias of a convolution or fully-connected op is not {bias_dtypes}; compilation aborts.
 
     ## Why it matters
@@ -179,7 +181,7 @@ def non_int32_bias(ctx, op) -> list[Hit] | None:  # type: ignore[no-untyped-def]
                 "store the bias as int32 (scale = input scale × weight scale)", tensor=b)]
 
 
-@rule("TPU005", "multiple-subgraphs", confidence=Confidence.HEURISTIC, **_MODEL)  # type: ignore[arg-type]
+@_gate("TPU005", "multiple-subgraphs", confidence=Confidence.HEURISTIC)
 def multiple_subgraphs(ctx: ModelContext) -> list[Hit]:
     """The model has more than one TFLite subgraph or uses control flow (WHILE, IF, CALL_ONCE).
 
@@ -208,7 +210,7 @@ def multiple_subgraphs(ctx: ModelContext) -> list[Hit]:
     return hits
 
 
-@rule("TPU006", "empty-subgraph", confidence=Confidence.OBSERVED, **_MODEL)  # type: ignore[arg-type]
+@_gate("TPU006", "empty-subgraph", confidence=Confidence.OBSERVED)
 def empty_subgraph(ctx: ModelContext) -> list[Hit]:
     """A subgraph has no operators (or no tensors).
 

@@ -12,16 +12,17 @@ _OK, _BATCH, _RANK = 0, 1, 2
 
 def _issues(ctx: Context) -> list[int]:
     """Per tensor: _OK, _BATCH (only the leading dim of a 4-D+ tensor is > 1) or _RANK, computed once."""
-    issues = ctx.cache.get("rank")
-    if issues is None:
-        keep = ctx.profile.max_nontrivial_rank
-        issues = []
-        for t in ctx.tensors:
-            outer = t.shape[:-keep] if len(t.shape) > keep else ()
-            big = [i for i, d in enumerate(outer) if d > 1]
-            issues.append(_OK if not big else _BATCH if big == [0] else _RANK)
-        ctx.cache["rank"] = issues
-    return issues  # type: ignore[return-value]
+    cached = ctx.cache.get("rank")
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    keep = ctx.profile.max_nontrivial_rank
+    issues: list[int] = []
+    for t in ctx.tensors:
+        outer = t.shape[:-keep] if len(t.shape) > keep else ()
+        big = [i for i, d in enumerate(outer) if d > 1]
+        issues.append(_OK if not big else _BATCH if big == [0] else _RANK)
+    ctx.cache["rank"] = issues
+    return issues
 
 
 def _first(ctx: Context, op: Operator, kind: int) -> int | None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import F_ROW, Context, Hit, elements, needs, reduced_axes
+from functools import partial
+
+from tpulint.checks._base import Context, F_ROW, Hit, elements, needs, reduced_axes
 from tpulint.findings import UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
 
-_HEURISTIC = dict(severity=Severity.WARNING, confidence=Confidence.HEURISTIC, effect=Effect.CPU,
+_heuristic_rule = partial(rule, severity=Severity.WARNING, confidence=Confidence.HEURISTIC, effect=Effect.CPU,
                   status=UNSPECIFIED_LIMITATION)
 
 
-@rule("TPU600", "large-tensor-row", limits=("tensor_row_max_elements",), **_HEURISTIC)  # type: ignore[arg-type]
+@_heuristic_rule("TPU600", "large-tensor-row", limits=("tensor_row_max_elements",))
 @needs(F_ROW)
 def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
     """A tensor's two innermost dimensions hold more than {tensor_row_max_elements} elements.
@@ -55,8 +57,7 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
                 "end the Edge TPU part before this op (edgetpu_compiler -i) or use a smaller input size")]
 
 
-@rule("TPU601", "large-transpose", opcodes=("TRANSPOSE",), limits=("transpose_max_elements",),  # type: ignore
-      **_HEURISTIC)
+@_heuristic_rule("TPU601", "large-transpose", opcodes=("TRANSPOSE",), limits=("transpose_max_elements",))
 def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     """A TRANSPOSE moves more than {transpose_max_elements} elements.
 
@@ -86,8 +87,7 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
                 "transpose a smaller tensor, or run this part on the CPU")]
 
 
-@rule("TPU602", "large-reshape", opcodes=("RESHAPE",), limits=("reshape_max_elements",),  # type: ignore
-      **_HEURISTIC)
+@_heuristic_rule("TPU602", "large-reshape", opcodes=("RESHAPE",), limits=("reshape_max_elements",))
 def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     """A RESHAPE changes the layout of more than {reshape_max_elements} elements.
 
@@ -115,8 +115,8 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
                 "cut the model before this reshape, or use a smaller input size")]
 
 
-@rule("TPU603", "large-resize-bilinear", opcodes=("RESIZE_BILINEAR",),  # type: ignore[arg-type]
-      limits=("resize_bilinear_max_ratio", "resize_bilinear_max_output_elements"), **_HEURISTIC)
+@_heuristic_rule("TPU603", "large-resize-bilinear", opcodes=("RESIZE_BILINEAR",),
+                 limits=("resize_bilinear_max_ratio", "resize_bilinear_max_output_elements"))
 def large_resize_bilinear(ctx: Context, op: Operator) -> list[Hit] | None:
     """A RESIZE_BILINEAR scales by more than {resize_bilinear_max_ratio}× or outputs more than {resize_bilinear_max_output_elements} elements.
 
@@ -153,7 +153,7 @@ def large_resize_bilinear(ctx: Context, op: Operator) -> list[Hit] | None:
     return None
 
 
-@rule("TPU604", "large-mean", opcodes=("MEAN",), limits=("mean_max_reduced_elements",), **_HEURISTIC)  # type: ignore
+@_heuristic_rule("TPU604", "large-mean", opcodes=("MEAN",), limits=("mean_max_reduced_elements",))
 def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
     """A MEAN averages more than {mean_max_reduced_elements} elements into each output value.
 
@@ -185,8 +185,8 @@ def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
                 "pool in stages (AVERAGE_POOL_2D first) or split the reduction")]
 
 
-@rule("TPU605", "large-fully-connected", opcodes=("FULLY_CONNECTED",),  # type: ignore[arg-type]
-      limits=("fully_connected_max_units",), **_HEURISTIC)
+@_heuristic_rule("TPU605", "large-fully-connected", opcodes=("FULLY_CONNECTED",),
+                 limits=("fully_connected_max_units",))
 def large_fully_connected(ctx: Context, op: Operator) -> list[Hit] | None:
     """A FULLY_CONNECTED has more than {fully_connected_max_units} output units.
 
