@@ -83,3 +83,13 @@ def test_duplicate_code_and_missing_sections_are_rejected() -> None:
     with pytest.raises(ValueError, match="registered twice"):
         rule("TPU100", "another-name", severity=Severity.ERROR, confidence=Confidence.OBSERVED,
              effect=Effect.CPU)(all_rules()[0].check)
+
+
+def test_opcodes_are_builtin_names() -> None:
+    from tpulint.profile import BUILTIN_NAMES
+
+    for r in all_rules():
+        assert r.opcodes is None or r.opcodes <= BUILTIN_NAMES, r.code
+    with pytest.raises(ValueError, match="not a string"):
+        rule("TPU998", "string-opcodes", severity=Severity.ERROR, confidence=Confidence.OBSERVED,
+             effect=Effect.CPU, opcodes="RELU")(all_rules()[0].check)
