@@ -70,12 +70,17 @@ def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Fi
     for graph in graphs:
         ctx = Context(model, graph, profile, config)
         sg = graph.subgraph
-        dispatch: dict[str, _OpChecks] = {}
+        dispatch: dict[tuple[str, bool], _OpChecks] = {}
         flags: list[int] | None = None
         for op in sg.operators:
-            checks = dispatch.get(op.opcode)
+            malformed = not op.outputs or not op.inputs or op.inputs[0] < 0
+            key = (op.opcode, malformed)
+            checks = dispatch.get(key)
             if checks is None:
-                checks = dispatch[op.opcode] = _dispatch(ctx, op.opcode, op_rules)
+                checks = _dispatch(ctx, op.opcode, op_rules)
+                if malformed:  # the reader allows it; only the checks that do not assume an op's arity apply
+                    checks = [c for c in checks if c[0].opcodes is None]
+                dispatch[key] = checks
             op_flags = 0
             if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
                 if flags is None:

@@ -112,6 +112,8 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
         if len(x.shape) >= 4 and batch_padded:
             return [Hit(f"PAD pads the batch dimension of {ctx.describe(x)}", "pad height, width or channels only")]
         return None
+    if op.opcode == "SPLIT" and (len(op.inputs) < 2 or op.inputs[1] < 0):
+        return None
     x = ts[op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]]
     if len(x.shape) >= 4 and len(op.outputs) > 1 and _split_axis(ctx, op) == 0:
         return [Hit(f"{op.opcode} splits {ctx.describe(x)} along the batch dimension",
