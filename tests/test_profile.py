@@ -98,3 +98,10 @@ def test_missing_limit_is_an_error(rules_copy: Path) -> None:
 def test_unknown_compiler() -> None:
     with pytest.raises(RulesError, match="no profile for compiler '17.0'; known: 2.0, 2.1, 14.1, 15.0, 16.0"):
         load_profile("17.0")
+
+
+def test_config_compilers_match_the_profiles() -> None:
+    from tpulint.config import COMPILERS, DEFAULT_COMPILER, DEFAULT_MIN_RUNTIME
+
+    assert tuple(n.split("-", 1)[1] for n in profile_names()) == COMPILERS
+    assert DEFAULT_COMPILER == "16.0" and set(DEFAULT_MIN_RUNTIME) == set(COMPILERS)
