@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies
+from tpulint.config import DEFAULT_COMPILER
 from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, Confidence, Effect, Severity
 from tpulint.model import Operator
+from tpulint.profile import load_profile
 from tpulint.registry import rule
+
+# Concrete replacements for common unsupported ops (#272, #353, #508, #386).
+_REPLACEMENTS = {
+    "LEAKY_RELU": "use PRELU with a constant alpha, or MAXIMUM(x, alpha * x)",
+    "HARD_SWISH": "use the model's 'minimalistic' variant (ReLU instead of hard-swish), or x * RELU6(x + 3) / 6",
+    "ELU": "use PRELU or RELU instead",
+    "DEPTH_TO_SPACE": "upsample with RESIZE_NEAREST_NEIGHBOR or TRANSPOSE_CONV instead",
+    "BATCH_MATMUL": "use FULLY_CONNECTED with constant weights",
+    "GELU": "approximate with LOGISTIC: x * sigmoid(1.702 * x)",
+    "SQRT": "use RSQRT and MUL, or move it to post-processing",
+    "DIV": "multiply by a constant reciprocal, or move it to post-processing",
+}
 
 # Ops with a rule of their own that explains them better than "not in the table".
 _OWN_RULE = CONTROL_FLOW | LSTM_VARIANTS | {"CUSTOM", "DEQUANTIZE"}
@@ -39,9 +53,11 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
     profile = ctx.profile
     if code in profile.ops or code in _OWN_RULE or code in profile.absorbed:
         return None
-    newer = [p for p in ("16.0",) if code == "TRANSPOSE" and profile.compiler != p]
-    fix = "compile with compiler 16.0 (--compiler 16.0), which maps TRANSPOSE" if newer else \
-        "replace it with supported ops, or cut the model before it (edgetpu_compiler -i)"
+    latest = load_profile(DEFAULT_COMPILER)
+    if code in latest.ops and profile.compiler != latest.compiler:
+        fix = f"compile with compiler {latest.compiler} (--compiler {latest.compiler}), which maps {code}"
+    else:
+        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or cut the model before it (edgetpu_compiler -i)")
     return [Hit(f"{code} is not supported by Edge TPU compiler {profile.compiler}", fix)]
 
 
