@@ -85,3 +85,18 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_rule_case(case: Case, tmp_path) -> None:
     assert found(case, tmp_path) == set(case.expected)
+
+
+def test_fix_hints_are_concrete() -> None:
+    from tpulint.analysis import analyze_model
+    from tpulint.config import Config
+    from tpulint.model import read_model_bytes
+
+    (f,) = analyze_model(read_model_bytes(transpose().build()), Config(compiler="15.0", select=("TPU100",))).findings
+    assert (f.message, f.fix) == ("TRANSPOSE is not supported by Edge TPU compiler 15.0",
+                                  "compile with compiler 16.0 (--compiler 16.0), which maps TRANSPOSE")
+    leaky = unary("LEAKY_RELU", [1, 8, 8, 4], alpha=0.1)
+    (f,) = analyze_model(read_model_bytes(leaky.build()), Config(select=("TPU100",))).findings
+    assert f.fix == "use PRELU with a constant alpha, or MAXIMUM(x, alpha * x)"
+    assert (f.location.operator, f.location.op_type, f.location.tensor, f.location.tensor_name) == \
+        (0, "LEAKY_RELU", 1, "y")
