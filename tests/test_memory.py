@@ -45,7 +45,7 @@ def test_estimate_of_the_int8_cnn_through_analyze(tmp_path):
     path.write_bytes(int8_cnn().build())
     m = analyze(path).memory.to_dict()
     assert (m["parameter_bytes"], m["cached_bytes"], m["streamed_bytes"]) == (3968, 3968, 0)
-    assert m["on_chip_budget_bytes"] == int(6.89 * MIB) and m["uncertainty_pct"] == 15
+    assert m["on_chip_budget_bytes"] == int(6.89 * MIB) and m["uncertainty_pct"] == 10
     assert m["largest_activation"] == {"name": "conv", "bytes": 256} and m["source"] == "estimate"
     assert m["streamed_layers"] == [] and m["co_compile"] is None
 
@@ -72,17 +72,17 @@ def test_streamed_estimate_gives_a_warning(tmp_path):
     path.write_bytes(fc_model(1, 94400).build())
     (f,) = [f for f in analyze(path).findings if f.code == "TPU810"]
     assert f.message == ("1.44MiB of 1.44MiB parameters are streamed from the host on every inference; 0B cached on "
-                         "chip (estimated, ±15%); 1 layer(s) with weight rows over 32768 bytes are always streamed")
+                         "chip (estimated, ±10%); 1 layer(s) with weight rows over 32768 bytes are always streamed")
     assert str(f.severity) == "warning"
 
 
 def test_near_the_budget_warns_that_parameters_may_be_streamed(tmp_path):
     path = tmp_path / "big.tflite"
-    path.write_bytes(fc_model(2560, 2560).build())  # 2560 channels x (2560 + 8) bytes = 6.27 MiB
+    path.write_bytes(fc_model(2600, 2600).build())  # 2608 channels x (2608 + 8) bytes = 6.51 MiB
     report = analyze(path)
-    assert report.memory.streamed_bytes == 0 and report.memory.cached_bytes == 2560 * (2560 + 8)
+    assert report.memory.streamed_bytes == 0 and report.memory.cached_bytes == 2608 * (2608 + 8)
     (f,) = [f for f in report.findings if f.code == "TPU810"]
-    assert f.message == ("about 6.27MiB of parameters (±15%) is close to the 6.89MiB the compiler caches on chip: "
+    assert f.message == ("about 6.51MiB of parameters (±10%) is close to the 6.89MiB the compiler caches on chip: "
                          "part of it may be streamed on every inference")
 
 
@@ -136,16 +136,20 @@ def test_cli_co_compile_adds_shares_to_the_json(tmp_path, capsys):
     assert [m["memory"]["co_compile"]["streamed_bytes"] for m in doc["models"]] == [0, 0]
 
 
+def _bench(*args: str) -> tuple[float, float, str]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "memory.py"), str(CORPUS), *args],
+                         capture_output=True, text=True, check=True).stdout
+    last = out.strip().splitlines()[-1]
+    return float(last.split("cached MAE ")[1].split("%")[0]), float(last.split("total MAE ")[1].split("%")[0]), out
+
+
 def test_bench_meets_the_calibration_target():
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus/real is absent")
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "memory.py"), str(CORPUS), "--truth-placement"],
-                         capture_output=True, text=True, check=True).stdout
-    last = out.strip().splitlines()[-1]
-    cached = float(last.split("cached MAE ")[1].split("%")[0])
-    total = float(last.split("total MAE ")[1].split("%")[0])
-    # The layout model alone (placement taken from the real compiler): see tpulint/memory.py.
-    assert cached < 12.0 and total < 7.0, last
+    cached, total, out = _bench()  # from tpulint's own partition: the acceptance bar is 15%
+    assert cached < 15.0, out
+    cached, total, out = _bench("--truth-placement")  # the layout model alone
+    assert cached < 10.0 and total < 6.0, out
     assert "franco_mnist_dense" in out and np.isfinite(cached)
 
 
