@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tpulint.render.escape import terminal_safe
 from tpulint.render.fields import PANELS, panel_rows, size, verdict
 from tpulint.render.layout import NODE_H, NODE_W, layout
 
@@ -23,6 +24,9 @@ def render(doc: dict[str, Any], options: Any = None) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Control characters and bidi overrides are shown as \x1b etc. before HTML escaping, so a name cannot
+        # hide or reorder what the reader sees ("Trojan Source").
+        finalize=lambda v: terminal_safe(v) if isinstance(v, str) else v,
     )
     env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
     env.filters["size"] = size

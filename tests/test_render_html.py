@@ -1,0 +1,99 @@
+"""HTML report: golden page, escaping, self-containment, and a real headless Chromium render of the page."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from render_support import HOSTILE, ROOT, SCRIPT, copy_fixtures, hostile_model, make_doc
+
+from tpulint.render import RenderOptions, render
+from tpulint.render.layout import layout
+
+
+@pytest.fixture
+def doc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    Path("hostile.tflite").write_bytes(hostile_model())
+    return make_doc(["hostile.tflite", *copy_fixtures(tmp_path)], failures=(("missing.tflite", "no such file"),))
+
+
+def test_html_golden(doc, golden) -> None:
+    golden("report.html", render(doc, RenderOptions(format="html")))
+
+
+def test_html_escapes_every_model_string(doc) -> None:
+    page = render(doc, RenderOptions(format="html"))
+    assert SCRIPT not in page
+    assert page.count("<script>") == 1  # tpulint's own
+    # the op table cell and the SVG tooltip of the hostile tensor, exactly
+    assert ('<span class="tensor">&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m%0A\\x0d\\x0a::error::x,y|`*_</span>'
+            in page)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", page)
+    assert "<title>op 0 RELU: Mapped to Edge TPU → &lt;script&gt;alert(1)&lt;/script&gt;</title>" in page
+
+
+def test_html_is_self_contained(doc) -> None:
+    page = render(doc, RenderOptions(format="html"))
+    assert not re.search(r"<link|<img|<iframe|\ssrc=|url\(|@import", page)
+    assert "default-src 'none'" in page  # the CSP forbids any load the page might still attempt
+
+
+def test_html_shows_one_section_per_model_and_the_cut(doc) -> None:
+    page = render(doc, RenderOptions(format="html"))
+    assert len(re.findall(r'<section class="model" id="model-\d+">', page)) == 6
+    # one tensor leaves the Edge TPU segment in each of hostile, broken_chain and custom_op
+    assert page.count('<path class="edge cut"') == 3
+    assert '<g class="node cpu blocker" transform=' in page
+    assert "not analysed: no such file" in page
+
+
+def test_layout_rows_follow_data_flow(doc) -> None:
+    ops = doc["models"][2]["ops"]  # custom_op: a chain, one op per row
+    g = layout(ops, doc["models"][2]["blockers"])
+    assert [n.y for n in g.nodes] == [16 + 60 * i for i in range(len(ops))]
+    assert [e.cut for e in g.edges] == [False] * 5 + [True]
+    assert g.nodes[-1].blocker == 1
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+
+
+def test_html_renders_in_headless_chromium(doc, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("TPULINT_REQUIRE_CHROMIUM"):
+            pytest.fail("TPULINT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package with apt-get)")
+    page = tmp_path / "report.html"
+    page.write_text(render(doc, RenderOptions(format="html")), encoding="utf-8")
+    base = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    run = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = run.stdout
+    assert run.returncode == 0, run.stderr[-2000:]
+    root = re.search(r"<html[^>]*>", dom).group(0)
+    assert 'data-tpulint-ready="1"' in root and "data-script-error" not in root, root
+    assert "Uncaught" not in run.stderr
+    # the verdict and the filled ops table of the hostile model, as the browser built them
+    assert '<p class="headline">partially mapped: 1/3 ops on the Edge TPU, 2 on the CPU, 1 Edge TPU subgraph</p>' in dom
+    assert '<span class="op-count muted">3 of 3 ops shown</span>' in dom  # written by the page's script
+    assert len(re.findall(r'<tr class="(?:tpu|cpu)" data-placement=', dom)) == sum(
+        len(m["ops"]) for m in doc["models"])
+    assert dom.count("<script") == 1 and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    shot = ROOT / "build" / "html-report.png"  # kept as a CI artifact
+    shot.parent.mkdir(exist_ok=True)
+    run = subprocess.run([*base, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert HOSTILE  # the page above carried every hostile character class
