@@ -216,7 +216,10 @@ def _segment_boundaries(graph: Graph, segment_of: list[int | None]) -> tuple[Seg
 
 def _rank_blockers(graph: Graph, own: list[bool], on_tpu: list[bool], blocked_by: list[int | None], start: int,
                    multiple: bool, limit: int = 10) -> tuple[Blocker, ...]:
-    """Ops with their own CPU reason, ranked by how many ops would map if each one did (exact for the top few)."""
+    """Ops with their own CPU reason that cut other ops off, ranked by how many ops would map if each one did.
+
+    The count is exact (the partition is re-run with the op mappable) for the `limit` most promising candidates.
+    """
     cut_off: dict[int, int] = {}
     for i, b in enumerate(blocked_by):
         if b is not None:
@@ -229,7 +232,7 @@ def _rank_blockers(graph: Graph, own: list[bool], on_tpu: list[bool], blocked_by
         trial = list(own)
         trial[b] = True
         regained = sum(_propagate(graph, trial, multiple)[0]) - base
-        if regained <= 0:
+        if regained <= 1:  # it only frees itself: not a blocker
             continue
         cut = tuple(t for t in graph.subgraph.operators[b].inputs
                     if t >= 0 and graph.producer[t] >= 0 and on_tpu[graph.producer[t]])

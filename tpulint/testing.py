@@ -48,6 +48,7 @@ class _Tensor:
     data: bytes | None = None
     shape_signature: list[int] | None = None
     is_variable: bool = False
+    buffer_index: int | None = None
 
 
 @dataclass
@@ -61,6 +62,7 @@ class _Op:
     options: dict[str, Any]
     options_type: str | None
     intermediates: list[str] = field(default_factory=list)
+    opcode_index: int | None = None
 
 
 @dataclass
@@ -103,8 +105,12 @@ class ModelBuilder:
         data: "bytes | np.ndarray | int | None" = None,
         shape_signature: Sequence[int] | None = None,
         is_variable: bool = False,
+        buffer_index: int | None = None,
     ) -> "ModelBuilder":
-        """Declare a tensor. `data` makes it constant: bytes, an array, or a byte count of zeros."""
+        """Declare a tensor. `data` makes it constant: bytes, an array, or a byte count of zeros.
+
+        `buffer_index` writes a raw buffer index instead (hostile-input tests).
+        """
         if isinstance(data, np.ndarray):
             data = data.tobytes()
         elif isinstance(data, int):
@@ -112,7 +118,7 @@ class ModelBuilder:
         if dtype in ("int8", "uint8") and quant is None and data is None and not is_variable:
             quant = (1.0, 0)
         sig = list(shape_signature) if shape_signature is not None else None
-        self.current.tensors[name] = _Tensor(name, list(shape), dtype, quant, data, sig, is_variable)
+        self.current.tensors[name] = _Tensor(name, list(shape), dtype, quant, data, sig, is_variable, buffer_index)
         return self
 
     def op(
@@ -125,17 +131,22 @@ class ModelBuilder:
         custom_options: bytes | None = None,
         options_type: str | None = None,
         intermediates: Sequence[str] = (),
+        opcode_index: int | None = None,
         **options: Any,
     ) -> "ModelBuilder":
-        """Add an operator in execution order; `None` in inputs is an omitted optional input (-1)."""
+        """Add an operator in execution order; `None` in inputs is an omitted optional input (-1).
+
+        For hostile-input tests, an int in inputs/outputs is written as a raw tensor index and
+        `opcode_index` overrides the operator-code index, out of range or not.
+        """
         for name in [*inputs, *outputs, *intermediates]:
-            if name is not None and name not in self.current.tensors:
+            if name is not None and not isinstance(name, int) and name not in self.current.tensors:
                 raise KeyError(f"unknown tensor {name!r}; declare it with .tensor() first")
         if opcode != "CUSTOM" and opcode not in _OP_CODES:
             raise KeyError(f"unknown builtin operator {opcode!r}")
         self.current.ops.append(
             _Op(opcode, list(inputs), list(outputs), version, custom_code, custom_options, dict(options),
-                options_type or (OPTIONS_OF.get(opcode) if options else None), list(intermediates))
+                options_type or (OPTIONS_OF.get(opcode) if options else None), list(intermediates), opcode_index)
         )
         return self
 
@@ -214,15 +225,16 @@ class ModelBuilder:
             if t.data is not None:
                 buffers.append(t.data)
                 buffer_index = len(buffers) - 1
-            tensor_offsets.append(self._tensor(b, t, buffer_index))
+            tensor_offsets.append(self._tensor(b, t, t.buffer_index if t.buffer_index is not None else buffer_index))
         op_offsets = []
         for op in sg.ops:
             key = (op.opcode, op.custom_code, op.version)
             if key not in opcode_keys:
                 opcode_keys.append(key)
-            op_offsets.append(self._operator(b, op, opcode_keys.index(key), index))
-        produced = {o for op in sg.ops for o in op.outputs}
-        consumed = {i for op in sg.ops for i in op.inputs if i is not None}
+            code_index = op.opcode_index if op.opcode_index is not None else opcode_keys.index(key)
+            op_offsets.append(self._operator(b, op, code_index, index))
+        produced = {o for op in sg.ops for o in op.outputs if isinstance(o, str)}
+        consumed = {i for op in sg.ops for i in op.inputs if isinstance(i, str)}
         inputs = sg.inputs if sg.inputs is not None else [
             n for n, t in sg.tensors.items() if n not in produced and t.data is None and not t.is_variable and n in consumed]
         outputs = sg.outputs if sg.outputs is not None else [n for n in names if n in produced and n not in consumed]
@@ -273,8 +285,11 @@ class ModelBuilder:
         return tflite.QuantizationParametersEnd(b)
 
     def _operator(self, b: flatbuffers.Builder, op: _Op, opcode_index: int, index: dict[str, int]) -> int:
-        inputs = self._int_vector(b, [index[n] if n is not None else -1 for n in op.inputs])
-        outputs = self._int_vector(b, [index[n] for n in op.outputs])
+        def ref(n: str | int | None) -> int:
+            return -1 if n is None else n if isinstance(n, int) else index[n]
+
+        inputs = self._int_vector(b, [ref(n) for n in op.inputs])
+        outputs = self._int_vector(b, [ref(n) for n in op.outputs])
         intermediates = self._int_vector(b, [index[n] for n in op.intermediates]) if op.intermediates else None
         options = self._options(b, op.options_type, op.options) if op.options_type else None
         custom = b.CreateNumpyVector(np.frombuffer(op.custom_options, np.uint8)) if op.custom_options is not None else None

@@ -1,0 +1,43 @@
+"""Reading a model costs little memory: the file is mapped, weight buffers are never read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CORPUS
+
+PROBE = """
+import resource, sys
+from tpulint.model import read_model
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+model = read_model(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024)
+"""
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/real is absent")
+def test_largest_corpus_model_costs_less_than_twice_its_size() -> None:
+    largest = max(CORPUS.glob("*/*.tflite"), key=lambda p: p.stat().st_size)
+    size = largest.stat().st_size
+    out = subprocess.run([sys.executable, "-c", PROBE, str(largest)], capture_output=True, text=True, check=True)
+    grown = int(out.stdout)
+    assert grown < 2 * size, f"reading {largest.name} ({size} bytes) grew peak RSS by {grown} bytes"
+
+
+def test_weights_are_not_read(tmp_path) -> None:
+    """A model with 64 MiB of weights: peak RSS grows by far less than the weights."""
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    b.tensor("x", [1, 4096], "int8")
+    b.tensor("w", [16384, 4096], "int8", data=64 * 1024 * 1024)
+    b.tensor("y", [1, 16384], "int8")
+    b.op("FULLY_CONNECTED", ["x", "w", None], ["y"])
+    path = tmp_path / "big.tflite"
+    path.write_bytes(b.build())
+    out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True)
+    assert int(out.stdout) < 8 * 1024 * 1024
