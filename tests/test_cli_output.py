@@ -57,8 +57,8 @@ def test_statistics_counts_per_rule(models, capsys) -> None:
         "    2  TPU200  unsupported-dtype (error)\n"
         "    1  TPU100  unsupported-op (error)\n"
         "\n"
-        "broken_chain.tflite: partially mapped: 1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph\n"
-        "float_model.tflite: nothing maps: 0/2 ops on the Edge TPU, 2 on the CPU, 0 Edge TPU subgraphs\n")
+        "broken_chain.tflite: 1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph; partially mapped\n"
+        "float_model.tflite: 0/2 ops on the Edge TPU, 2 on the CPU, 0 Edge TPU subgraphs; nothing maps\n")
 
 
 def test_sarif_paths_are_relative_to_the_git_checkout(models, capsys, monkeypatch) -> None:

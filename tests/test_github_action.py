@@ -33,7 +33,7 @@ def test_action_writes_annotations_summary_sarif_and_outputs(workspace, tmp_path
     assert out.getvalue() == (
         "::error file=models/broken_chain.tflite,title=tpulint%3A 1 error in models/broken_chain.tflite::"
         "op 1 FLOOR (floor_1): TPU100 FLOOR is not supported by the Edge TPU%0A"
-        "partially mapped: 1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph\n")
+        "1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph; partially mapped\n")
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("previous step\n# tpulint: Edge TPU placement\n")  # appended, not overwritten
     assert "## models/broken\\_chain.tflite" in summary

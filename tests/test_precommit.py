@@ -50,7 +50,7 @@ def test_pre_commit_try_repo_fails_the_bad_model_and_passes_the_good(tmp_path: P
 
     good = try_repo("good.tflite", "notes.txt")
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "Passed" in good.stdout and "good.tflite: fully mapped: 6/6 ops on the Edge TPU" in good.stdout
+    assert "Passed" in good.stdout and "good.tflite: 6/6 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped" in good.stdout
     bad = try_repo("bad.tflite", "good.tflite")
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "Failed" in bad.stdout and "- exit code: 1" in bad.stdout

@@ -124,12 +124,12 @@ def test_github_one_annotation_per_model_and_severity(tmp_path: Path, monkeypatc
                                                                                operator=None, tensor_name=None)])
     assert render(doc, RenderOptions(format="github")).splitlines() == [
         "::error file=broken_chain.tflite,title=tpulint%3A 3 errors in broken_chain.tflite::op 1 FLOOR (a): "
-        "TPU100 FLOOR is not supported%0A(+2 more; see the job summary)%0Apartially mapped: 1/4 ops on the Edge TPU, "
-        "3 on the CPU, 1 Edge TPU subgraph",
+        "TPU100 FLOOR is not supported%0A(+2 more; see the job summary)%0A1/4 ops on the Edge TPU, "
+        "3 on the CPU, 1 Edge TPU subgraph; partially mapped",
         "::warning file=broken_chain.tflite,title=tpulint%3A 1 warning in broken_chain.tflite::op 1 FLOOR (d): "
-        "TPU100 slow%0Apartially mapped: 1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph",
+        "TPU100 slow%0A1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph; partially mapped",
         "::notice file=broken_chain.tflite,title=tpulint%3A 1 info in broken_chain.tflite::TPU100 fyi%0A"
-        "partially mapped: 1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph",
+        "1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph; partially mapped",
     ]
 
 
@@ -142,7 +142,7 @@ def test_github_escapes_hostile_strings_exactly(tmp_path: Path, monkeypatch) -> 
         "::error file=a%2Cb%3Ac%25d\\x1b.tflite,title=tpulint%3A 1 error in a%2Cb%3Ac%25d\\x1b.tflite::"
         "op 1 FLOOR (<script>alert(1)</script>\\x1b[31m%250A\\x0d\\x0a::error::x,y|`*_): "
         "TPU100 100%25 bad\\x0d\\x0a::error::injected%0A"
-        "partially mapped: 1/3 ops on the Edge TPU, 2 on the CPU, 1 Edge TPU subgraph\n")
+        "1/3 ops on the Edge TPU, 2 on the CPU, 1 Edge TPU subgraph; partially mapped\n")
 
 
 def test_github_reports_unreadable_models(doc) -> None:

@@ -53,11 +53,12 @@ def test_html_shows_one_section_per_model_and_the_cut(doc) -> None:
 
 
 def test_layout_rows_follow_data_flow(doc) -> None:
-    ops = doc["models"][2]["ops"]  # custom_op: a chain, one op per row
-    g = layout(ops, doc["models"][2]["blockers"])
-    assert [n.y for n in g.nodes] == [16 + 60 * i for i in range(len(ops))]
-    assert [e.cut for e in g.edges] == [False] * 5 + [True]
-    assert g.nodes[-1].blocker == 1
+    m = doc["models"][1]  # broken_chain: RELU, FLOOR, RELU, RELU in a chain, cut after op 0
+    g = layout(m["ops"], m["blockers"])
+    assert [(n.op["index"], n.x, n.y, n.blocker) for n in g.nodes] == [
+        (0, 16, 16, None), (1, 16, 76, 1), (2, 16, 136, None), (3, 16, 196, None)]
+    assert [(e.y1, e.y2, e.cut, e.tensor) for e in g.edges] == [
+        (42, 76, True, "relu_0"), (102, 136, False, "floor_1"), (162, 196, False, "relu_2")]
 
 
 def _chromium() -> str | None:
@@ -85,7 +86,7 @@ def test_html_renders_in_headless_chromium(doc, tmp_path: Path) -> None:
     assert 'data-tpulint-ready="1"' in root and "data-script-error" not in root, root
     assert "Uncaught" not in run.stderr
     # the verdict and the filled ops table of the hostile model, as the browser built them
-    assert '<p class="headline">partially mapped: 1/3 ops on the Edge TPU, 2 on the CPU, 1 Edge TPU subgraph</p>' in dom
+    assert '<p class="headline">1/3 ops on the Edge TPU, 2 on the CPU, 1 Edge TPU subgraph; partially mapped</p>' in dom
     assert '<span class="op-count muted">3 of 3 ops shown</span>' in dom  # written by the page's script
     assert len(re.findall(r'<tr class="(?:tpu|cpu)" data-placement=', dom)) == sum(
         len(m["ops"]) for m in doc["models"])

@@ -87,8 +87,8 @@ def test_hostile_names_are_escaped_exactly(tmp_path: Path, monkeypatch: pytest.M
     assert render(doc, RenderOptions(format="concise")) == (
         "evil\\x1b]0;pwned\\x07\\u202e.tflite: op 1 FLOOR (<script>alert(1)</script>\\x1b[31m%0A\\x0d\\x0a::error::x,y|`*_): "
         "TPU100 tensor '<script>alert(1)</script>\\x1b[31m%0A\\r\\n::error::x,y|`*_' breaks\\x9b2J\n"
-        "evil\\x1b]0;pwned\\x07\\u202e.tflite: partially mapped: 1/3 ops on the Edge TPU, 2 on the CPU, "
-        "1 Edge TPU subgraph\n")
+        "evil\\x1b]0;pwned\\x07\\u202e.tflite: 1/3 ops on the Edge TPU, 2 on the CPU, "
+        "1 Edge TPU subgraph; partially mapped\n")
     full = render(doc, RenderOptions(format="full"))
     assert "\x1b" not in full and "\x07" not in full and "\u202e" not in full and "\r" not in full
     assert "  op    1 FLOOR                    <script>alert(1)</script>\\x1b[31m%0A\\x0d\\x0a::error::x,y|`*_: " \

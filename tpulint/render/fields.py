@@ -23,15 +23,15 @@ def verdict(m: dict[str, Any]) -> str:
         return f"not analysed: {m['error']['message']}"
     s = m["summary"]
     if not m["compilable"]:
-        return f"will NOT compile ({s['ops']} ops, all on the CPU)"
-    if s["ops"] and s["tpu_ops"] == s["ops"]:
+        head = "will NOT compile"
+    elif s["ops"] and s["tpu_ops"] == s["ops"]:
         head = "fully mapped"
     elif s["tpu_ops"] == 0:
         head = "nothing maps"
     else:
         head = "partially mapped"
-    return (f"{head}: {s['tpu_ops']}/{s['ops']} ops on the Edge TPU, {s['cpu_ops']} on the CPU, "
-            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}")
+    return (f"{s['tpu_ops']}/{s['ops']} ops on the Edge TPU, {s['cpu_ops']} on the CPU, "
+            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
 
 
 def label(key: str) -> str:
