@@ -17,8 +17,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tpulint import cli  # noqa: E402
-from tpulint.testing import ModelBuilder  # noqa: E402
+from tpulint import cli
+from tpulint.testing import ModelBuilder
 
 
 def demo_model() -> bytes:
@@ -31,7 +31,7 @@ def demo_model() -> bytes:
         b.tensor(f"{out}/weights", shape, "int8", quant=(0.02, 0), data=np.ones(int(np.prod(shape)), np.int8))
         b.tensor(f"{out}/bias", [channels], "int32", quant=(0.001, 0), data=np.zeros(channels, np.int32))
         b.tensor(out, [1, 16, 16, channels], "int8", quant=q)
-        opts = dict(padding="SAME", stride_w=1, stride_h=1)
+        opts: dict[str, object] = {"padding": "SAME", "stride_w": 1, "stride_h": 1}
         if depthwise:
             opts["depth_multiplier"] = 1
         b.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [src, f"{out}/weights", f"{out}/bias"], [out], **opts)

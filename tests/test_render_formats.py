@@ -185,3 +185,12 @@ def test_model_explorer_colours_every_op_by_placement(doc) -> None:
         "relu_3": {"value": 0.5, "bgColor": "#f4b183"},
     }
     assert [t["value"] for t in data["thresholds"]] == [0, 0.5, 1]
+
+
+def test_json_hostile_names_round_trip_as_ascii(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("m.tflite").write_bytes(hostile_model())
+    doc = make_doc(["m.tflite"])
+    text = render(doc, RenderOptions(format="json"))
+    assert text.isascii() and json.loads(text) == doc
+    assert '"name": "<script>alert(1)</script>\\u001b[31m%0A\\r\\n::error::x,y|`*_"' in text

@@ -12,7 +12,8 @@ import os
 import shlex
 import sys
 import tempfile
-from typing import Mapping, Sequence, TextIO
+from collections.abc import Mapping, Sequence
+from typing import TextIO
 
 from tpulint import cli
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # Optional per-model panels the report may carry (dicts filled by the compiled-model and memory analyses).
 PANELS = (("compiled_info", "Compiled model"), ("memory", "On-chip memory"))
 
 
-def size(n: int | float) -> str:
+def size(n: float) -> str:
     """Bytes in the compiler's own units: B, KiB or MiB with two decimals (COMPILER.md 4.1)."""
     if n < 1024:
         return f"{n:.2f}B"

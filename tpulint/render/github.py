@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tpulint.render.escape import github_data, github_property, terminal_safe as safe
+from tpulint.render.escape import github_data, github_property
+from tpulint.render.escape import terminal_safe as safe
 from tpulint.render.fields import verdict
 from tpulint.render.text import op_label
 

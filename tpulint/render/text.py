@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tpulint.render.escape import terminal_safe as safe
 from tpulint.render.fields import PANELS, panel_rows, size, verdict
