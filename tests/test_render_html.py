@@ -56,9 +56,25 @@ def test_layout_rows_follow_data_flow(doc) -> None:
     m = doc["models"][1]  # broken_chain: RELU, FLOOR, RELU, RELU in a chain, cut after op 0
     g = layout(m["ops"], m["blockers"])
     assert [(n.op["index"], n.x, n.y, n.blocker) for n in g.nodes] == [
-        (0, 16, 16, None), (1, 16, 76, 1), (2, 16, 136, None), (3, 16, 196, None)]
+        (0, 16, 16, None), (1, 16, 68, 1), (2, 16, 120, None), (3, 16, 172, None)]
     assert [(e.y1, e.y2, e.cut, e.tensor) for e in g.edges] == [
-        (42, 76, True, "relu_0"), (102, 136, False, "floor_1"), (162, 196, False, "relu_2")]
+        (42, 68, True, "relu_0"), (94, 120, False, "floor_1"), (146, 172, False, "relu_2")]
+
+
+def _op(index: int, preds: list[int], placement: str = "tpu", segment: int | None = 0) -> dict:
+    return {"subgraph": 0, "index": index, "preds": preds, "placement": placement, "segment": segment,
+            "inputs": [{"index": p, "name": f"t{p}"} for p in preds], "outputs": [{"index": index, "name": f"t{index}"}]}
+
+
+def test_layout_places_branches_side_by_side_and_ignores_bad_preds() -> None:
+    # 0 feeds 1 and 2, which join in 3; op 4 claims a later op and itself as producers (hostile input)
+    ops = [_op(0, []), _op(1, [0]), _op(2, [0], "cpu", None), _op(3, [1, 2], "cpu", None), _op(4, [4, 9])]
+    g = layout(ops, [{"subgraph": 0, "op": 2}])
+    assert (g.width, g.height) == (390, 16 * 2 + 3 * 26 + 2 * 26)
+    assert [(n.op["index"], n.x, n.y, n.blocker) for n in g.nodes] == [
+        (0, 16, 16, None), (4, 204, 16, None), (1, 16, 68, None), (2, 204, 68, 1), (3, 110, 120, None)]
+    assert [(e.x1, e.y1, e.x2, e.y2, e.cut) for e in g.edges] == [
+        (101, 42, 101, 68, False), (101, 42, 289, 68, True), (101, 94, 195, 120, True), (289, 94, 195, 120, False)]
 
 
 def _chromium() -> str | None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 NODE_W, NODE_H = 170, 26
-GAP_X, GAP_Y = 18, 34
+GAP_X, GAP_Y = 18, 26
 PAD = 16
 
 

@@ -57,6 +57,15 @@
     apply();
   }
 
+  // Tall graphs open scrolled to where the model is cut: the first blocking op.
+  function scrollToCut(box) {
+    var mark = box.querySelector(".node.blocker") || box.querySelector("path.cut");
+    if (!mark || box.scrollHeight <= box.clientHeight) return;
+    var y = mark.getBoundingClientRect().top - box.getBoundingClientRect().top;
+    box.scrollTop = Math.max(0, y - box.clientHeight / 3);
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll(".graph"), scrollToCut);
   Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
   Array.prototype.forEach.call(document.querySelectorAll("section.model"), makeFilterable);
   root.setAttribute("data-tpulint-ready", "1");
