@@ -67,7 +67,7 @@ class _Stdout(io.StringIO):
 
 
 @pytest.mark.parametrize(("tty", "env", "expected"), [
-    (True, {}, True), (False, {}, False), (True, {"NO_COLOR": "1"}, False), (True, {"NO_COLOR": ""}, False),
+    (True, {}, True), (False, {}, False), (True, {"NO_COLOR": "1"}, False), (True, {"NO_COLOR": ""}, True),  # no-color.org: empty means unset
     (True, {"TERM": "dumb"}, False),
 ])
 def test_colour_only_on_a_tty_and_never_with_no_color(monkeypatch, tty, env, expected) -> None:
@@ -93,3 +93,37 @@ def test_hostile_names_are_escaped_exactly(tmp_path: Path, monkeypatch: pytest.M
     assert "\x1b" not in full and "\x07" not in full and "\u202e" not in full and "\r" not in full
     assert "  op    1 FLOOR                    <script>alert(1)</script>\\x1b[31m%0A\\x0d\\x0a::error::x,y|`*_: " \
            "Operation not supported [TPU100]\n" in full
+
+
+def _run_in_pty(args: list[str], env: dict[str, str]) -> bytes:
+    import os
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI, its stdout a terminal
+        os.execvpe(sys.executable, [sys.executable, "-m", "tpulint", *args], env)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_cli_colours_a_real_terminal_unless_no_color() -> None:
+    import os
+
+    from render_support import FIXTURES, ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(TERM="xterm", PYTHONPATH=str(ROOT))
+    model = str(FIXTURES / "broken_chain.tflite")
+    assert b"\x1b[31mTPU100\x1b[0m" in _run_in_pty([model], env)
+    assert b"\x1b[" not in _run_in_pty([model], dict(env, NO_COLOR="1"))
