@@ -71,7 +71,12 @@ def test_action_module_runs_as_action_yml_invokes_it(workspace, tmp_path: Path) 
     env = dict(os.environ, **workspace, PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-m", "tpulint.github_action"], env=env, capture_output=True, text=True, check=False)
     assert run.returncode == 1 and run.stdout.startswith("::error file=models/broken_chain.tflite,")
-    action = (ROOT / "action.yml").read_text()
-    assert "-m tpulint.github_action" in action and "using: composite" in action
-    for name in ("paths", "compiler", "fail-on", "sarif"):
-        assert f"  {name}:\n    description:" in action
+    yaml = pytest.importorskip("yaml")
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) == {"paths", "compiler", "fail-on", "baseline", "sarif", "args"}
+    assert set(action["outputs"]) == {"exit-code", "tpu-ops", "cpu-ops", "sarif"}
+    step = action["runs"]["steps"][1]
+    assert step["id"] == "tpulint" and step["run"].endswith("-m tpulint.github_action")
+    # every input reaches the script as the INPUT_* variable it reads
+    assert step["env"] == {f"INPUT_{k.upper().replace('-', '_')}": f"${{{{ inputs.{k} }}}}" for k in action["inputs"]}
