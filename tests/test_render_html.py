@@ -107,6 +107,12 @@ def test_html_renders_in_headless_chromium(doc, tmp_path: Path) -> None:
     assert len(re.findall(r'<tr class="(?:tpu|cpu)" data-placement=', dom)) == sum(
         len(m["ops"]) for m in doc["models"])
     assert dom.count("<script") == 1 and "&lt;script&gt;alert(1)&lt;/script&gt;" in dom
+    # the filters work in the browser: a link preset to CPU ops hides the Edge TPU rows
+    run = subprocess.run([*base, "--dump-dom", page.as_uri() + "#placement=cpu&q=floor"], capture_output=True,
+                         text=True, timeout=120, check=False)
+    assert '<span class="op-count muted">1 of 3 ops shown</span>' in run.stdout
+    assert len(re.findall(r'<tr class="tpu" data-placement="tpu" hidden="">', run.stdout)) == sum(
+        m["summary"]["tpu_ops"] for m in doc["models"])
     shot = ROOT / "build" / "html-report.png"  # kept as a CI artifact
     shot.parent.mkdir(exist_ok=True)
     run = subprocess.run([*base, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()],

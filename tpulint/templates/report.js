@@ -54,6 +54,10 @@
     }
     input.addEventListener("input", apply);
     select.addEventListener("change", apply);
+    // A link can preset the filters: report.html#placement=cpu&q=conv
+    var preset = new URLSearchParams(location.hash.slice(1));
+    if (preset.has("placement")) select.value = preset.get("placement");
+    if (preset.has("q")) input.value = preset.get("q");
     apply();
   }
 
