@@ -61,6 +61,14 @@ def test_statistics_counts_per_rule(models, capsys) -> None:
         "float_model.tflite: 0/2 ops on the Edge TPU, 2 on the CPU, 0 Edge TPU subgraphs; nothing maps\n")
 
 
+def test_github_paths_are_relative_to_the_workspace(models, capsys, monkeypatch) -> None:
+    (models / "sub").mkdir()
+    monkeypatch.chdir(models / "sub")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(models))
+    assert cli.main(["--format", "github", "../broken_chain.tflite"]) == 1
+    assert capsys.readouterr().out.startswith("::error file=broken_chain.tflite,title=tpulint%3A 1 error in ")
+
+
 def test_sarif_paths_are_relative_to_the_git_checkout(models, capsys, monkeypatch) -> None:
     (models / ".git").mkdir()
     sub = models / "sub"

@@ -34,6 +34,9 @@ def test_html_escapes_every_model_string(doc) -> None:
     assert ('<span class="tensor">&lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m%0A\\x0d\\x0a::error::x,y|`*_</span>'
             in page)
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", page)
+    # rule docs are tpulint's own Markdown, rendered as HTML (not shown as escaped tags)
+    assert '<details id="rule-TPU100">' in page and "<h4>Why it matters</h4>" in page
+    assert "&lt;h4&gt;" not in page and "&amp;#39;" not in page
     assert "<title>op 0 RELU: Mapped to Edge TPU → &lt;script&gt;alert(1)&lt;/script&gt;</title>" in page
 
 

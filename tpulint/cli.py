@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (TpulintError, OSError) as e:
             error(str(e) if isinstance(e, TpulintError) else f"{ns.write_baseline}: cannot write: {e.strerror or e}")
             return EXIT_ERROR
-    root = repo_root() if fmt == "sarif" else None
+    root = repo_root() if fmt in ("sarif", "github") else None
     text = render(doc, RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root))
     try:
         if ns.output:

@@ -42,13 +42,13 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
             return status
         with open(report, encoding="utf-8") as f:
             doc = json.load(f)
-    stdout.write(render(doc, RenderOptions(format="github")))
+    root = env.get("GITHUB_WORKSPACE") or os.getcwd()
+    stdout.write(render(doc, RenderOptions(format="github", root=root)))
     if env.get("GITHUB_STEP_SUMMARY"):
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
             f.write(render(doc, RenderOptions(format="markdown")))
     sarif_file = env.get("INPUT_SARIF", "").strip()
     if sarif_file:
-        root = env.get("GITHUB_WORKSPACE") or os.getcwd()
         cli.write_atomically(sarif_file, render(doc, RenderOptions(format="sarif", root=root)))
     if env.get("GITHUB_OUTPUT"):
         ok = [m for m in doc["models"] if m["error"] is None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tpulint.render.escape import github_data, github_property
@@ -13,10 +14,20 @@ from tpulint.render.text import op_label
 _COMMAND = (("error", "error"), ("warning", "warning"), ("info", "notice"))
 
 
+def repo_path(path: str, root: str | None) -> str:
+    """The path GitHub expects in `file=`: relative to the repository root when the model lies inside it."""
+    if root is None:
+        return path
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    return path if rel == ".." or rel.startswith(".." + os.sep) else rel.replace(os.sep, "/")
+
+
 def render(doc: dict[str, Any], options: Any = None) -> str:
     lines = []
+    root = getattr(options, "root", None)
     for m in doc["models"]:
-        path = safe(m["path"])  # control characters would reach the log verbatim after GitHub unescapes %0A etc.
+        # control characters would reach the log verbatim after GitHub unescapes %0A etc.
+        path = safe(repo_path(m["path"], root))
         if m["error"] is not None:
             lines.append(_command("error", path, "tpulint: model not analysed", safe(m["error"]["message"])))
             continue

@@ -26,7 +26,7 @@ def render(doc: dict[str, Any], options: Any = None) -> str:
         keep_trailing_newline=True,
         # Control characters and bidi overrides are shown as \x1b etc. before HTML escaping, so a name cannot
         # hide or reorder what the reader sees ("Trojan Source").
-        finalize=lambda v: terminal_safe(v) if isinstance(v, str) else v,
+        finalize=lambda v: terminal_safe(v) if isinstance(v, str) and not isinstance(v, Markup) else v,
     )
     env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
     env.filters["size"] = size
