@@ -1,4 +1,4 @@
-// Sorting and filtering of the ops tables; a page error is recorded on <html> so headless tests can see it.
+// Sorting and filtering of the ops tables; a page error is recorded on the root element for headless tests.
 (function () {
   "use strict";
   var root = document.documentElement;
