@@ -58,8 +58,11 @@ def test_sarif_validates_against_the_official_schema(doc, tmp_path: Path) -> Non
 def test_sarif_results_have_locations_uris_and_fingerprints(doc, tmp_path: Path) -> None:
     log = sarif(doc, str(tmp_path))
     run = log["runs"][0]
-    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == ["TPU100", "TPU200"]
-    assert run["tool"]["driver"]["rules"][0]["help"]["markdown"] == doc["rules"]["TPU100"]["help"]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == sorted(doc["rules"]) and len(rules) >= 2
+    assert [r["help"]["markdown"] for r in rules] == [doc["rules"][r["id"]]["help"] for r in rules]
+    assert [r["helpUri"] for r in rules] == [doc["rules"][r["id"]]["url"] for r in rules]
+    assert all(r["ruleIndex"] == [x["id"] for x in rules].index(r["ruleId"]) for r in run["results"])
     assert len(run["results"]) == sum(len(m["findings"]) for m in doc["models"])
     first = run["results"][0]
     assert first["locations"] == [{
@@ -168,7 +171,7 @@ def test_markdown_escapes_hostile_strings_exactly(tmp_path: Path, monkeypatch) -
     Path("m.tflite").write_bytes(hostile_model())
     doc = with_findings(make_doc(["m.tflite"]), [finding(message=f"see {SCRIPT}|x")])
     text = render(doc, RenderOptions(format="markdown"))
-    assert ("| [TPU100](https://github.com/tpulint/tpulint/blob/main/docs/rules.md#tpu100-unsupported-op) | error | "
+    assert (f"| [TPU100]({doc['rules']['TPU100']['url']}) | error | "
             "op 1 FLOOR (&lt;script&gt;alert\\(1\\)&lt;/script&gt;\\\\x1b\\[31m%0A\\\\x0d\\\\x0a::error::x,y\\|\\`\\*\\_) | "
             "see &lt;script&gt;alert\\(1\\)&lt;/script&gt;\\|x |  |\n") in text
     assert "<script" not in text
