@@ -107,7 +107,7 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                                 and o["index"] == op["blocked_by"]), None)
                 why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
             else:
-                why = op["status"] + (f" [{', '.join(op['codes'])}]" if op["codes"] else "")
+                why = op["status"]  # the finding codes follow under "Findings"
             out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}")
     if m["blockers"]:
         out += ["", "Blocking ops, ranked by the ops each would return to the Edge TPU if fixed:"]
