@@ -135,4 +135,4 @@ def test_compiled_info_and_memory_panels_render_generically(doc) -> None:
             "</td></tr><tr><th>Streamed bytes</th><td>0.00B (0 B)</td></tr><tr><th>Largest activation: name</th>"
             "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td></tr><tr><th>Method</th><td>sum of mapped weights</td></tr>"
             in page)
-    assert "<tr><th>Executables</th><td>type=EXECUTION_ONLY</td></tr>" in page
+    assert "<tr><th>Executables 1</th><td>type=EXECUTION_ONLY</td></tr>" in page

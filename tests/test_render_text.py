@@ -40,13 +40,15 @@ def test_full_renders_compiled_info_and_memory_panels(doc) -> None:
     m["memory"] = {"cached_bytes": 7_225_344, "streamed_bytes": 179_200, "parameter_bytes": 7_404_544,
                    "on_chip_budget_bytes": 8_388_608, "largest_activation": {"name": "conv", "bytes": 1024},
                    "uncertainty_pct": 15, "method": "sum of mapped weights"}
-    m["compiled_info"] = {"edgetpu_subgraphs": 1, "compiler_version": "16.0.384591198",
-                          "executables": [{"type": "PARAMETER_CACHING"}, {"type": "EXECUTION_ONLY"}]}
+    m["compiled_info"] = {"edgetpu_subgraphs": 1, "compiler_version": "16.0.384591198", "chip_ids": [18, 19],
+                          "executables": [{"type": "PARAMETER_CACHING", "inputs": []},
+                                          {"type": "EXECUTION_ONLY", "inputs": [{"name": "x"}], "shape": [1, 2]}]}
     text = render(doc, RenderOptions(format="full"))
     assert "On-chip memory used for caching model parameters: 6.89MiB (estimated)\n" in text
     assert "Off-chip memory used for streaming uncached model parameters: 175.00KiB (estimated)\n" in text
-    assert "\nCompiled model:\n  Edgetpu subgraphs: 1\n  Compiler version: 16.0.384591198\n" \
-           "  Executables: type=PARAMETER_CACHING; type=EXECUTION_ONLY\n" in text
+    assert ("\nCompiled model:\n  Edge TPU subgraphs: 1\n  Compiler version: 16.0.384591198\n  Chip IDs: 18, 19\n"
+            "  Executables 1: type=PARAMETER_CACHING, inputs=[]\n"
+            "  Executables 2: type=EXECUTION_ONLY, inputs=1 item, shape=[1,2]\n") in text
     assert "  Cached bytes: 6.89MiB (7,225,344 B)\n" in text
     assert "  Largest activation: name: conv\n  Largest activation: bytes: 1.00KiB (1,024 B)\n" in text
 

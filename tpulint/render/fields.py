@@ -35,8 +35,14 @@ def verdict(m: dict[str, Any]) -> str:
             f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
 
 
+_WORDS = {"edgetpu": "Edge TPU", "cpu": "CPU", "tpu": "TPU", "pct": "%", "id": "ID", "ids": "IDs"}
+
+
 def label(key: str) -> str:
-    return key.replace("_", " ").capitalize()
+    """`cached_parameter_bytes` -> `Cached parameter bytes`; `edgetpu_subgraphs` -> `Edge TPU subgraphs`."""
+    words = [_WORDS.get(w, w) for w in key.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
 
 
 def value(key: str, v: Any) -> str:
@@ -48,25 +54,36 @@ def value(key: str, v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, list):
-        if all(not isinstance(x, (dict, list)) for x in v):
-            return ", ".join(str(x) for x in v) or "-"
-        return "; ".join(", ".join(f"{k}={_short(x)}" for k, x in item.items()) if isinstance(item, dict)
-                         else _short(item) for item in v) or "-"
+        return ", ".join(_short(x) for x in v) or "-"
     if isinstance(v, dict):
-        return ", ".join(f"{k}={_short(x)}" for k, x in v.items())
+        return _inline(v)
     return str(v)
 
 
+def _inline(item: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(x)}" for k, x in item.items())
+
+
 def _short(v: Any) -> str:
+    """A nested value in one token: lists of scalars in brackets, deeper structures by their size."""
     if isinstance(v, list):
-        return "[" + ",".join(str(x) for x in v) + "]"
+        if all(not isinstance(x, (dict, list)) for x in v):
+            return "[" + ",".join(str(x) for x in v) + "]"
+        return f"{len(v)} item{'s' if len(v) != 1 else ''}"
+    if isinstance(v, dict):
+        return f"{{{len(v)} keys}}"
     return str(v)
 
 
 def panel_rows(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(label, text) rows of a panel dict; nested dicts are flattened one level ("Largest activation: name")."""
+    """(label, text) rows of a panel dict: flat dicts are flattened ("Largest activation: name"), lists of
+    dicts give one row per item ("Executables 1: type=EXECUTION_ONLY, ...")."""
     for key, v in data.items():
+        name = f"{prefix}{label(key) if not prefix else key.replace('_', ' ')}"
         if isinstance(v, dict) and v and all(not isinstance(x, (dict, list)) for x in v.values()):
             yield from panel_rows(v, prefix=f"{prefix}{label(key)}: ")
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for i, item in enumerate(v, 1):
+                yield f"{name} {i}", _inline(item)
         else:
-            yield f"{prefix}{label(key) if not prefix else key.replace('_', ' ')}", value(key, v)
+            yield name, value(key, v)
