@@ -78,9 +78,10 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
             safe(f["message"]) for f in m["findings"] if f["effect"] == "model"))
     memory = m.get("memory") or {}
     if "cached_bytes" in memory and "streamed_bytes" in memory:
-        out.append(f"On-chip memory used for caching model parameters: {size(memory['cached_bytes'])} (estimated)")
+        how = "" if m["compiled"] else " (estimated)"  # a compiled file records the real split
+        out.append(f"On-chip memory used for caching model parameters: {size(memory['cached_bytes'])}{how}")
         out.append(f"Off-chip memory used for streaming uncached model parameters: "
-                   f"{size(memory['streamed_bytes'])} (estimated)")
+                   f"{size(memory['streamed_bytes'])}{how}")
     out += [
         f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}",
         f"Total number of operations: {s['ops']}",
