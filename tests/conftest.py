@@ -49,15 +49,15 @@ def golden(request: pytest.FixtureRequest):
         path = GOLDEN / name
         if request.config.getoption("--update-golden"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path.write_bytes(text.encode("utf-8"))
             return
         if not path.exists():
             pytest.fail(f"golden file {path} is missing; run pytest --update-golden")
-        expected = path.read_text(encoding="utf-8")
+        expected = path.read_bytes().decode("utf-8")  # byte-exact: no newline translation
         if text != expected:
             actual = ROOT / "tests" / "actual" / name
             actual.parent.mkdir(parents=True, exist_ok=True)
-            actual.write_text(text, encoding="utf-8")
+            actual.write_bytes(text.encode("utf-8"))
             assert text == expected, f"{name} differs from its golden file; actual output in {actual}"
 
     return check

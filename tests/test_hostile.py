@@ -194,7 +194,6 @@ def _json(tmp_path, capsys) -> str:
     return capsys.readouterr()[0]
 
 
-@pytest.mark.xfail(strict=True, reason="render/text.py _op_label prints location.op_type (a custom code) unescaped")
 def test_terminal_output_escapes_custom_codes(tmp_path, capsys):
     path = tmp_path / "evil.tflite"
     path.write_bytes(evil_model(custom_code="My\x1b[5mOp\x07"))

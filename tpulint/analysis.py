@@ -71,11 +71,23 @@ def analyze_model(model: Model, config: Config) -> ModelReport:
     graphs = tuple(Graph.build(sg) for sg in model.subgraphs)
     all_findings = engine.check(model, graphs, config)
     all_findings = [f if f.path == model.path else replace(f, path=model.path) for f in all_findings]
-    compilable = not any(f.effect is Effect.MODEL for f in all_findings)
-    part_options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
-    partitions = tuple(partition(g, all_findings, part_options, compilable) for g in graphs)
+    compiled_info = None
+    if model.is_compiled:  # the edgetpu-custom-ops are the Edge TPU subgraphs; only the CPU ops are linted
+        from tpulint.checks.compiled import compiled_view
+
+        all_findings, partitions, compiled_info, memory = compiled_view(model, graphs, all_findings, config)
+        compilable = True
+    else:
+        from tpulint.checks.compiled import runtime_too_old
+        from tpulint.checks.memory import memory_view
+
+        compilable = not any(f.effect is Effect.MODEL for f in all_findings)
+        part_options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
+        partitions = tuple(partition(g, all_findings, part_options, compilable) for g in graphs)
+        memory, memory_findings = memory_view(model, graphs, partitions, config)
+        all_findings += [replace(f, path=model.path) for f in memory_findings + runtime_too_old(model, None, config)]
     reported = tuple(sorted((f for f in all_findings if config.enabled(f.code, model.path)), key=Finding.sort_key))
-    return ModelReport(model.path, model, graphs, reported, partitions, compilable, config)
+    return ModelReport(model.path, model, graphs, reported, partitions, compilable, config, compiled_info, memory)
 
 
 __all__ = ["ModelReport", "analyze", "analyze_model", "TPU"]

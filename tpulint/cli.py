@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analyse models in N processes (0: one per CPU core; default 1)")
     out = p.add_argument_group("output")
     out.add_argument("--format", default=None, metavar="FORMAT",
-                     help="concise (default), full, json")
+                     help="concise (default), full, json, html, sarif, github, markdown, model-explorer")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    out.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
     target = p.add_argument_group("compiler target (mirrors edgetpu_compiler's options)")
     target.add_argument("--compiler", metavar="VERSION", help="compiler version to predict: 2.0, 2.1, 14.1, 15.0, 16.0 (default)")
     target.add_argument("-m", "--min-runtime", type=int, metavar="N", help="lowest Edge TPU runtime to support (compiler -m)")
@@ -64,11 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--ignore", type=_csv, action="extend", metavar="CODES", help="skip these rule codes or prefixes")
     rules.add_argument("--config", metavar="PYPROJECT", help="read [tool.tpulint] from this file (default: nearest pyproject.toml)")
     rules.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    edgetpu = p.add_argument_group("Edge TPU memory and runtime")
+    edgetpu.add_argument("--co-compile", action="store_true",
+                         help="the models are compiled together, in the order given: split the on-chip cache")
+    edgetpu.add_argument("--runtime-version", type=int, metavar="N",
+                         help="check the models against an installed Edge TPU runtime version N")
     fail = p.add_argument_group("exit status")
     fail.add_argument("--fail-on", choices=("error", "warning", "cpu-op", "never"), default=None,
                       help="lowest finding that fails the run (default: error)")
     fail.add_argument("--min-tpu-ops-ratio", type=float, metavar="R", help="also fail when fewer than R of the ops map")
     fail.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings fail the run")
+    fail.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE (fail only on new ones)")
+    fail.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE, then pass")
     return p
 
 
@@ -115,6 +123,7 @@ def load_config(ns: argparse.Namespace) -> Any:
         ignore=tuple(ns.ignore) if ns.ignore else None,
         fail_on=ns.fail_on,
         min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
+        runtime_version=ns.runtime_version,
     )
 
 
@@ -149,7 +158,7 @@ def failing(doc: dict[str, Any], cfg: Any) -> bool:
             continue
         if threshold and any(f["severity"] in threshold for f in m["findings"]):
             return True
-        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"]:
+        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > (m.get("baseline") or {}).get("cpu_ops", 0):
             return True
         ops = m["summary"]["ops"]
         if cfg.min_tpu_ops_ratio is not None and ops and m["summary"]["tpu_ops"] / ops < cfg.min_tpu_ops_ratio:
@@ -187,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[Any] = []
     unreadable = False
     found = list(iter_model_paths(ns.paths))
-    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, ns.jobs))
+    jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
+    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs))
     progress = Progress(len(found))
     for done, (path, problem) in enumerate(found, 1):
         if problem is None:
@@ -203,8 +213,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     for _ in readable:  # finish the generator: stops the worker processes
         pass
     progress.clear()
+    if ns.co_compile:
+        from tpulint.checks.memory import apply_co_compile
+
+        results = apply_co_compile(results)
     doc = document(results, cfg)
-    text = render(doc, RenderOptions(format=fmt, color=_use_color()))
+    if ns.baseline or ns.write_baseline:
+        from tpulint import baseline as bl
+
+        try:
+            if ns.write_baseline:
+                accepted = bl.build(doc, ns.write_baseline)
+                write_atomically(ns.write_baseline, bl.dumps(accepted))
+                print(f"tpulint: wrote {sum(sum(e['findings'].values()) for e in accepted['models'].values())} "
+                      f"finding(s) of {len(accepted['models'])} model(s) to {ns.write_baseline}", file=sys.stderr)
+                doc = bl.apply(doc, accepted, ns.write_baseline)
+            else:
+                doc = bl.apply(doc, bl.load(ns.baseline), ns.baseline)
+        except (TpulintError, OSError) as e:
+            error(str(e) if isinstance(e, TpulintError) else f"{ns.write_baseline}: cannot write: {e.strerror or e}")
+            return EXIT_ERROR
+    root = repo_root() if fmt in ("sarif", "github") else None
+    text = render(doc, RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root))
     try:
         if ns.output:
             write_atomically(ns.output, text)
@@ -221,8 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
+def repo_root() -> str:
+    """The folder SARIF paths are relative to: $GITHUB_WORKSPACE in Actions, else the enclosing git checkout."""
+    if os.environ.get("GITHUB_WORKSPACE"):
+        return os.environ["GITHUB_WORKSPACE"]
+    here = Path.cwd()
+    return str(next((d for d in (here, *here.parents) if (d / ".git").exists()), here))
+
+
 def _use_color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -31,6 +31,7 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, codes)
     fail_on: str = "error"
     min_tpu_ops_ratio: float | None = None
+    runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
 
     @property
     def runtime(self) -> int:
@@ -56,6 +57,8 @@ class Config:
             raise RulesError(f"fail-on must be one of {', '.join(FAIL_ON)}, not {self.fail_on!r}")
         if self.min_runtime is not None and not 10 <= self.min_runtime <= 14:
             raise RulesError(f"min-runtime must be between 10 and 14, not {self.min_runtime}")
+        if self.runtime_version is not None and not 1 <= self.runtime_version <= 99:
+            raise RulesError(f"runtime-version must be between 1 and 99, not {self.runtime_version}")
         if self.min_tpu_ops_ratio is not None and not 0.0 <= self.min_tpu_ops_ratio <= 1.0:
             raise RulesError(f"min-tpu-ops-ratio must be between 0 and 1, not {self.min_tpu_ops_ratio}")
         return self
@@ -70,6 +73,7 @@ def _path_matches(path: str, pattern: str) -> bool:
 _KEYS = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
+    "runtime-version": int,
 }
 
 

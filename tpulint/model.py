@@ -180,20 +180,15 @@ def read_model(path: str | os.PathLike[str]) -> Model:
     """Read and validate a .tflite file; raise ModelError with a one-line reason when it is not usable."""
     path = os.fspath(path)
     try:
-        # O_NONBLOCK: a FIFO or a device named like a model must not block the open.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        try:
+        with open(path, "rb", buffering=0, opener=_open_nonblocking) as f:
+            fd = f.fileno()
             info = os.fstat(fd)
-            if stat.S_ISDIR(info.st_mode):
-                raise ModelError("is a directory")
             if not stat.S_ISREG(info.st_mode):
                 raise ModelError("not a regular file")
             if info.st_size == 0:
                 raise ModelError("empty file")
             with gc_paused(), mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
                 return parse_model(mm, path, fd)
-        finally:
-            os.close(fd)
     except IsADirectoryError:
         raise ModelError("is a directory") from None
     except FileNotFoundError:
@@ -202,6 +197,11 @@ def read_model(path: str | os.PathLike[str]) -> Model:
         raise ModelError("permission denied") from None
     except OSError as e:
         raise ModelError(f"cannot read: {e.strerror or e}") from None
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """os.open with O_NONBLOCK: a FIFO or a device named like a model must not block the open."""
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
 def read_model_bytes(data: bytes, path: str = "<bytes>") -> Model:

@@ -149,16 +149,22 @@ def _after_intermediate_tensors(graph: Graph, names: Sequence[str]) -> set[int]:
     return set(readers) | graph.descendants(readers)
 
 
+# Input conversions (float/uint8 QUANTIZE, CAST) before the segment start stay on the CPU without cutting it
+# (TD movenet, every float-input log); any other CPU op before the start cuts off what depends on it (#342, #433).
+_INPUT_WRAPPERS = frozenset({"QUANTIZE", "DEQUANTIZE", "CAST"})
+
+
 def _propagate(graph: Graph, own: list[bool], multiple: bool) -> tuple[list[bool], list[int | None], int]:
-    """An op maps when it can and no op between the segment start and it fell to the CPU (unless `-a`)."""
+    """An op maps when it can and no CPU op it depends on (other than a leading input conversion) fell to the CPU."""
     n = len(own)
     start = next((i for i in range(n) if own[i]), n)
     on_tpu = [False] * n
     blocked_by: list[int | None] = [None] * n
+    ops = graph.subgraph.operators
     for i in range(start, n):
         blocker = None
         for p in graph.preds[i]:
-            if p < start or on_tpu[p]:
+            if on_tpu[p] or (p < start and ops[p].opcode in _INPUT_WRAPPERS):
                 continue
             root = p if not own[p] else blocked_by[p]
             if root is not None and (blocker is None or root < blocker):
@@ -237,7 +243,7 @@ def _rank_blockers(graph: Graph, own: list[bool], on_tpu: list[bool], blocked_by
     for i, b in enumerate(blocked_by):
         if b is not None:
             cut_off[b] = cut_off.get(b, 0) + 1
-    candidates = [i for i in range(start, len(own)) if not own[i]]
+    candidates = [i for i in range(len(own)) if not own[i]]
     candidates.sort(key=lambda i: (-cut_off.get(i, 0), i))
     base = sum(on_tpu)
     ranked = []

@@ -28,7 +28,13 @@ class Rule:
     check: Callable[..., Any] = field(compare=False, repr=False)
     status: str | None = None  # the compiler status string its findings carry
     opcodes: frozenset[str] | None = None  # ops it applies to; None = every op / the whole model
-    scope: str = "op"  # "op" or "model"
+    scope: str = "op"  # "op" (called per operator) or "model" (called once per model)
+    limits: tuple[str, ...] = ()  # profile limits it enforces; they fill the {placeholders} of its docs
+
+    @property
+    def family(self) -> str:
+        """The hundred the code belongs to, e.g. "TPU2" for TPU201."""
+        return self.code[:4]
 
     @property
     def anchor(self) -> str:
@@ -36,14 +42,27 @@ class Rule:
         return f"{self.code.lower()}-{self.name}"
 
     def markdown(self, values: dict[str, Any] | None = None) -> str:
-        """The full documentation, with `{placeholders}` filled from the active rules profile."""
+        """The full documentation, `{placeholders}` filled from `values` (default: the default compiler's profile)."""
+        if values is None:
+            values = default_doc_values()
         parts = [_fill(self.summary, values)]
         for title in SECTIONS:
             parts.append(f"## {title}\n\n{_fill(self.sections[title], values)}")
         return "\n\n".join(parts)
 
 
+# Codes of removed rules: never reused (ruff's "removed" group). code -> why it went.
+RETIRED: dict[str, str] = {}
+
 _RULES: dict[str, Rule] = {}
+
+
+def default_doc_values() -> dict[str, Any]:
+    """Placeholder values from the default compiler's profile (the limits the checks enforce by default)."""
+    from tpulint.config import DEFAULT_COMPILER
+    from tpulint.profile import load_profile
+
+    return load_profile(DEFAULT_COMPILER).doc_values()
 _NAMES: dict[str, str] = {}
 
 
@@ -70,18 +89,25 @@ def parse_docstring(func: Callable[..., Any]) -> tuple[str, dict[str, str]]:
 
 def rule(code: str, name: str, *, severity: Severity, confidence: Confidence, effect: Effect,
          status: str | None = None, opcodes: Iterable[str] | None = None,
-         scope: str = "op") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+         scope: str = "op", limits: Iterable[str] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a check function as rule `code`/`name`; raises at import time on a duplicate or bad docstring."""
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         if not _CODE.match(code) or not _NAME.match(name):
             raise ValueError(f"bad rule code or name: {code} {name}")
+        if code in RETIRED:
+            raise ValueError(f"rule code {code} was retired and is never reused")
+        if isinstance(opcodes, str) or isinstance(limits, str):
+            raise ValueError(f"rule {code}: opcodes and limits are collections of names, not a string")
+        if scope not in ("op", "model"):
+            raise ValueError(f"rule {code}: scope must be 'op' or 'model', not {scope!r}")
         if code in _RULES or name in _NAMES:
             raise ValueError(f"rule {code} {name} is registered twice")
         summary, sections = parse_docstring(func)
         _RULES[code] = Rule(code, name, severity, confidence, effect, summary, sections, func, status,
-                            frozenset(opcodes) if opcodes is not None else None, scope)
+                            frozenset(opcodes) if opcodes is not None else None, scope, tuple(limits))
         _NAMES[name] = code
+        func.rule = _RULES[code]  # type: ignore[attr-defined]
         return func
 
     return register

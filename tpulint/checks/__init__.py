@@ -1,78 +1,105 @@
-"""The rule checks (provisional set: supported-op table and data types; the full rule set replaces it)."""
+"""The rule checks, one family per module; run_checks dispatches them by opcode and turns their hits into findings."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Callable, Sequence
 
+from tpulint.checks import (  # noqa: F401  (importing registers every rule, in code order)
+    compiled,
+    dtypes,
+    layer_limits,
+    layout_limits,
+    memory,
+    model_gates,
+    op_support,
+    params,
+    shapes,
+    size_heuristics,
+)
+from tpulint.checks._base import Context, Hit, ModelContext
 from tpulint.config import Config
-from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, Confidence, Effect, Finding, Location, Severity
+from tpulint.findings import Finding, Location
 from tpulint.graph import Graph
 from tpulint.model import Model, Operator, Subgraph
-from tpulint.registry import rule
+from tpulint.profile import load_profile
+from tpulint.registry import Rule, all_rules
 
-_SUPPORTED = frozenset("""ADD AVERAGE_POOL_2D CONCATENATION CONV_2D DEPTHWISE_CONV_2D EXPAND_DIMS FULLY_CONNECTED
-L2_NORMALIZATION LOGISTIC UNIDIRECTIONAL_SEQUENCE_LSTM MAXIMUM MAX_POOL_2D MEAN MINIMUM MUL PACK PAD PRELU QUANTIZE
-REDUCE_MAX REDUCE_MIN RELU RELU6 RELU_N1_TO_1 RESHAPE RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR RSQRT SLICE SOFTMAX
-SPACE_TO_DEPTH SPLIT SQUEEZE STRIDED_SLICE SUB SUM SQUARED_DIFFERENCE TANH TRANSPOSE TRANSPOSE_CONV""".split())
+_OpChecks = list[tuple[Rule, Callable[..., "list[Hit] | None"], int]]
 
 
-def _location(sg: Subgraph, op: Operator) -> Location:
-    out = op.outputs[0] if op.outputs else None
-    return Location(sg.index, op.index, op.name, out, sg.tensors[out].name if out is not None else None)
+def _rules() -> tuple[list[Rule], list[Rule]]:
+    rules = all_rules()
+    return [r for r in rules if r.scope == "model"], [r for r in rules if r.scope == "op"]
 
 
-@rule("TPU100", "unsupported-op", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED, effect=Effect.CPU,
-      status=NOT_SUPPORTED)
-def unsupported_op(model: Model, sg: Subgraph, op: Operator) -> list[Finding]:
-    """The operator is not in the Edge TPU's supported-operations table.
-
-    ## Why it matters
-    The compiler maps only the operations in its table; this op and everything downstream of it run on the CPU.
-
-    ## How to fix
-    Replace the op with a supported equivalent, or move it after the last op you need on the Edge TPU.
-
-    ## Example
-    A FLOOR between two convolutions cuts the model in two.
-
-    ## Sources
-    coral.ai "TensorFlow models on the Edge TPU", supported operations (COMPILER.md 1.1).
-    """
-    if op.opcode in _SUPPORTED:
-        return []
-    return [Finding("TPU100", "unsupported-op", Severity.ERROR, Confidence.DOCUMENTED, Effect.CPU,
-                    f"{op.name} is not supported by the Edge TPU", _location(sg, op), NOT_SUPPORTED)]
+def _finding(rule: Rule, hit: Hit, sg: Subgraph | None, op: Operator | None, path: str) -> Finding:
+    if op is not None and sg is not None:
+        out = op.outputs[0] if op.outputs else None
+        loc = Location(sg.index, op.index, op.name, out, sg.tensors[out].name if out is not None else None)
+    elif sg is not None:
+        t = hit.tensor
+        loc = Location(sg.index, None, None, t, sg.tensors[t].name if t is not None else None)
+    else:
+        loc = Location()
+    return Finding(rule.code, rule.name, hit.severity or rule.severity, rule.confidence, hit.effect or rule.effect,
+                   hit.message, loc, hit.status or rule.status, hit.fix, path)
 
 
-@rule("TPU200", "unsupported-dtype", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
-      status=UNSUPPORTED_DATA_TYPE)
-def unsupported_dtype(model: Model, sg: Subgraph, op: Operator) -> list[Finding]:
-    """A tensor of the operator is not 8-bit quantized.
-
-    ## Why it matters
-    The Edge TPU computes only on int8/uint8 tensors; the op stays on the CPU.
-
-    ## How to fix
-    Convert with full-integer post-training quantization.
-
-    ## Example
-    A CONV_2D with a float32 input.
-
-    ## Sources
-    coral.ai model requirements (COMPILER.md 2.1).
-    """
-    bad = [t for t in sg.op_inputs(op) if t.dtype not in ("int8", "uint8", "int32")]
-    bad += [t for t in sg.op_outputs(op) if t.dtype not in ("int8", "uint8")]
-    if op.opcode not in _SUPPORTED or not bad:
-        return []
-    return [Finding("TPU200", "unsupported-dtype", Severity.ERROR, Confidence.OBSERVED, Effect.CPU,
-                    f"tensor {bad[0].name!r} is {bad[0].dtype}", _location(sg, op), UNSUPPORTED_DATA_TYPE)]
+def _dispatch(ctx: Context, opcode: str, op_rules: list[Rule]) -> _OpChecks:
+    """The checks that can fire on `opcode`, decided once per opcode; those needing tensor flags last."""
+    checks = []
+    for r in op_rules:
+        if r.opcodes is not None and opcode not in r.opcodes:
+            continue
+        applies = getattr(r.check, "applies", None)
+        if applies is not None and not applies(ctx, opcode):
+            continue
+        checks.append((r, r.check, getattr(r.check, "needs", 0)))
+    checks.sort(key=lambda c: c[2] != 0)
+    return checks
 
 
 def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Finding]:
+    """Every finding of every rule for the target compiler (select/ignore are applied by the caller)."""
+    profile = load_profile(config.compiler)
+    model_rules, op_rules = _rules()
     out: list[Finding] = []
-    for g in graphs:
-        for op in g.subgraph.operators:
-            out += unsupported_op(model, g.subgraph, op)
-            out += unsupported_dtype(model, g.subgraph, op)
+    mctx = ModelContext(model, graphs, profile, config)
+    for rule in model_rules:
+        for hit in rule.check(mctx):
+            sg = model.subgraphs[hit.subgraph] if hit.subgraph is not None else None
+            out.append(_finding(rule, hit, sg, hit.op, model.path))
+    for graph in graphs:
+        ctx = Context(model, graph, profile, config)
+        sg = graph.subgraph
+        dispatch: dict[tuple[str, bool], _OpChecks] = {}
+        flags: list[int] | None = None
+        for op in sg.operators:
+            malformed = not op.outputs or not op.inputs or op.inputs[0] < 0
+            key = (op.opcode, malformed)
+            checks = dispatch.get(key)
+            if checks is None:
+                checks = _dispatch(ctx, op.opcode, op_rules)
+                if malformed:  # the reader allows it; only the checks that do not assume an op's arity apply
+                    checks = [c for c in checks if c[0].opcodes is None]
+                dispatch[key] = checks
+            op_flags = 0
+            if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
+                if flags is None:
+                    flags = ctx.flags
+                for i in op.inputs:
+                    if i >= 0:
+                        op_flags |= flags[i]
+                for i in op.outputs:
+                    op_flags |= flags[i]
+            for rule, check, need in checks:
+                if need and not op_flags & need:
+                    continue
+                hits = check(ctx, op)
+                if hits:
+                    for hit in hits:
+                        out.append(_finding(rule, hit, sg, op, model.path))
     return out
+
+
+__all__ = ["run_checks"]

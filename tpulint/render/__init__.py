@@ -11,6 +11,11 @@ FORMATS = {
     "concise": "text",
     "full": "text",
     "json": "json",
+    "html": "html",
+    "sarif": "sarif",
+    "github": "github",
+    "markdown": "markdown",
+    "model-explorer": "model_explorer",
 }
 
 

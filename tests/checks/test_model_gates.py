@@ -1,0 +1,154 @@
+"""TPU0xx whole-model gates on generated models: exact (code, op) sets with only the rule selected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from checks.rulecase import Case, Q, bad, conv, found, good, unary
+from tpulint.analysis import analyze_model
+from tpulint.config import Config
+from tpulint.findings import Effect
+from tpulint.model import read_model_bytes
+from tpulint.testing import ModelBuilder, int8_cnn
+
+
+def conv_version(version: int) -> ModelBuilder:
+    b = int8_cnn()
+    b.current.ops[0].version = version
+    return b.io(["input"], ["probs"])
+
+
+def conv_v6_model() -> ModelBuilder:
+    return conv_version(6)
+
+
+def conv_v3_model() -> ModelBuilder:
+    return conv_version(3)
+
+
+def batch_signature() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q, shape_signature=[-1, 8, 8, 4])
+    b.tensor("y", [1, 8, 8, 4], "int8", quant=Q, shape_signature=[-1, 8, 8, 4])
+    b.op("RELU", ["x"], ["y"])
+    return b.io(["x"], ["y"])
+
+
+def static_model() -> ModelBuilder:
+    return unary("RELU", [1, 8, 8, 4])
+
+
+def float_mlp() -> ModelBuilder:
+    return unary("RELU", [1, 16], dtype="float32")
+
+
+def compiled_float_io() -> ModelBuilder:  # QUANTIZE, edgetpu-custom-op, DEQUANTIZE: not a float model
+    b = unary("QUANTIZE", [1, 8], dtype="float32", out_dtype="uint8")
+    b.tensor("z", [1, 8], "uint8", quant=Q)
+    b.op("CUSTOM", ["y"], ["z"], custom_code="edgetpu-custom-op")
+    b.tensor("out", [1, 8], "float32")
+    b.op("DEQUANTIZE", ["z"], ["out"])
+    return b.io(["x"], ["out"])
+
+
+def int8_bias() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    conv(b, "x", "y", [1, 8, 8, 4], 4, bias_dtype="int8")
+    return b.io(["x"], ["y"])
+
+
+def int32_bias() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    conv(b, "x", "y", [1, 8, 8, 4], 4)
+    return b.io(["x"], ["y"])
+
+
+def while_loop() -> ModelBuilder:
+    b = unary("RELU", [1, 4])
+    b.tensor("z", [1, 4], "int8", quant=Q)
+    b.op("WHILE", ["y"], ["z"], cond_subgraph_index=1, body_subgraph_index=2)
+    b.io(["x"], ["z"])
+    for _ in range(2):
+        b.new_subgraph()
+        unary("RELU", [1, 4], b=b)
+    return b
+
+
+def two_subgraphs() -> ModelBuilder:
+    b = unary("RELU", [1, 4])
+    b.new_subgraph()
+    return unary("RELU", [1, 4], b=b)
+
+
+def no_operators() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8", quant=Q)
+    return b.io(["x"], ["x"])
+
+
+def strided_slice(version: int) -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    for name, values in (("begin", [0, 0, 0, 0]), ("end", [1, 4, 8, 4]), ("strides", [1, 1, 1, 1])):
+        b.tensor(name, [4], "int32", data=np.array(values, "int32"))
+    b.tensor("y", [1, 4, 8, 4], "int8", quant=Q)
+    b.op("STRIDED_SLICE", ["x", "begin", "end", "strides"], ["y"], version=version)
+    return b.io(["x"], ["y"])
+
+
+def slice_v6() -> ModelBuilder:
+    return strided_slice(6)
+
+
+def slice_v2() -> ModelBuilder:
+    return strided_slice(2)
+
+
+CASES = [
+    bad("TPU001", conv_v6_model, 0),  # reported once per opcode and version, at its first op
+    good("TPU001", conv_v3_model),
+    bad("TPU002", batch_signature, None),
+    good("TPU002", batch_signature, compiler="15.0"),
+    good("TPU002", static_model),
+    bad("TPU003", float_mlp, None, compiler="15.0"),
+    good("TPU003", static_model),
+    good("TPU003", compiled_float_io, compiler="15.0"),
+    bad("TPU004", int8_bias, 0),
+    good("TPU004", int32_bias),
+    bad("TPU005", while_loop, 1),
+    bad("TPU005", two_subgraphs, None),
+    good("TPU005", static_model),
+    bad("TPU006", no_operators, None),
+    good("TPU006", static_model),
+    bad("TPU007", slice_v6, 0),
+    good("TPU007", slice_v2),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rule_case(case: Case, tmp_path) -> None:
+    assert found(case, tmp_path) == set(case.expected)
+
+
+def test_op_version_finding_points_at_the_op(tmp_path) -> None:
+    r = analyze_model(read_model_bytes(conv_v6_model().build()), Config(select=("TPU001",)))
+    (f,) = r.findings
+    assert (f.location.operator, f.location.op_type, f.effect, r.compilable) == (0, "CONV_2D", Effect.MODEL, False)
+    assert "version '6'" in f.message
+
+
+def test_float_model_compiles_to_nothing_on_16() -> None:
+    r = analyze_model(read_model_bytes(float_mlp().build()), Config())
+    assert r.compilable and r.tpu_ops == 0
+    gate = [f for f in r.findings if f.code == "TPU003"]
+    assert [f.effect for f in gate] == [Effect.NONE]
+    rejected = analyze_model(read_model_bytes(float_mlp().build()), Config(compiler="15.0"))
+    assert not rejected.compilable
+
+
+def test_while_loop_points_at_the_control_flow_op() -> None:
+    r = analyze_model(read_model_bytes(while_loop().build()), Config(select=("TPU005",)))
+    assert [(f.location.subgraph, f.location.operator) for f in r.findings] == [(0, 1)]

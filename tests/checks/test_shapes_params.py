@@ -1,0 +1,66 @@
+"""TPU3xx shapes and TPU4xx constant parameters on generated models: exact (code, op) sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from checks.rulecase import Case, Q, bad, found, good, unary
+from tpulint.testing import ModelBuilder
+
+
+def rank5() -> ModelBuilder:
+    return unary("RELU", [1, 2, 4, 4, 4])
+
+
+def rank5_unit() -> ModelBuilder:
+    return unary("RELU", [1, 1, 4, 4, 4])
+
+
+def batch2() -> ModelBuilder:
+    return unary("RELU", [2, 8, 8, 4])
+
+
+def batch1() -> ModelBuilder:
+    return unary("RELU", [1, 8, 8, 4])
+
+
+def fc(weights_from_op: bool) -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 16], "int8", quant=Q)
+    if weights_from_op:
+        b.tensor("w_in", [8, 16], "int8", quant=Q)
+        b.tensor("w", [8, 16], "int8", quant=Q)
+        b.op("RELU", ["w_in"], ["w"])
+        inputs = ["x", "w_in"]
+    else:
+        b.tensor("w", [8, 16], "int8", quant=Q, data=np.ones((8, 16), np.int8))
+        inputs = ["x"]
+    b.tensor("bias", [8], "int32", data=np.zeros(8, np.int32))
+    b.tensor("y", [1, 8], "int8", quant=Q)
+    b.op("FULLY_CONNECTED", ["x", "w", "bias"], ["y"])
+    return b.io(inputs, ["y"])
+
+
+def runtime_weights() -> ModelBuilder:
+    return fc(True)
+
+
+def constant_weights() -> ModelBuilder:
+    return fc(False)
+
+
+CASES = [
+    bad("TPU300", rank5, 0),
+    good("TPU300", rank5_unit),
+    good("TPU300", batch2),  # batch alone is TPU301
+    bad("TPU301", batch2, 0),
+    good("TPU301", batch1),
+    bad("TPU400", runtime_weights, 1),
+    good("TPU400", constant_weights),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_rule_case(case: Case, tmp_path) -> None:
+    assert found(case, tmp_path) == set(case.expected)

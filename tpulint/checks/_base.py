@@ -1,0 +1,189 @@
+"""What a check sees (Context, per-tensor facts computed once) and what it returns (Hit); shared shape helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tpulint.findings import Effect, Severity
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from tpulint.checks._constants import ConstantReader
+    from tpulint.config import Config
+    from tpulint.graph import Graph
+    from tpulint.model import Model, Operator, Subgraph, Tensor
+    from tpulint.profile import Profile
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_PARAMS = frozenset({"int32", "int64", "int16"})  # constant biases, shape/axis parameters, LSTM/16x8 biases
+
+
+# Ops whose status comes from a dedicated rule rather than the generic table/data-type rules.
+CONTROL_FLOW = frozenset({"WHILE", "IF", "CALL_ONCE", "CALL"})
+LSTM_VARIANTS = frozenset({"LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM"})
+# Ops with constant weights/bias: (opcode -> (weights input index, bias input index)).
+WEIGHTED = {"CONV_2D": (1, 2), "DEPTHWISE_CONV_2D": (1, 2), "FULLY_CONNECTED": (1, 2), "TRANSPOSE_CONV": (1, 3)}
+
+
+# Per-tensor facts computed once per subgraph; a check declaring `needs` runs only on ops touching such a tensor.
+F_DTYPE = 1  # not one of the profile's 8-bit types
+F_INT16 = 2
+F_RANK = 4  # a dimension > 1 outside the innermost three (batch or rank)
+F_ROW = 8  # two innermost dimensions above the row limit
+
+
+def needs(mask: int) -> Callable[[_F], _F]:
+    """Mark a check as relevant only for ops with a tensor flagged `mask` (the engine skips it otherwise)."""
+
+    def mark(func: _F) -> _F:
+        func.needs = mask  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def applies(predicate: Callable[[Context, str], bool]) -> Callable[[_F], _F]:
+    """Mark a check whose relevance depends only on the opcode: decided once per opcode, not once per op."""
+
+    def mark(func: _F) -> _F:
+        func.applies = predicate  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One violation as a check reports it; the engine adds the rule's identity and the location."""
+
+    message: str
+    fix: str | None = None
+    op: Operator | None = None  # model-scope rules: the op it points at (else the op being checked)
+    subgraph: int | None = None  # model-scope rules: the subgraph it points at
+    tensor: int | None = None  # a tensor other than the op's first output
+    status: str | None = None  # overrides the rule's compiler status string
+    effect: Effect | None = None  # overrides the rule's effect (e.g. a gate that depends on the compiler)
+    severity: Severity | None = None
+
+
+class Context:
+    """One subgraph under one profile; per-tensor facts are computed once, on first use."""
+
+    __slots__ = ("_constants", "_flags", "_rows", "cache", "config", "graph", "model", "profile", "runtime", "sg", "tensors")
+
+    def __init__(self, model: Model, graph: Graph, profile: Profile, config: Config) -> None:
+        self.model = model
+        self.sg: Subgraph = graph.subgraph
+        self.graph = graph
+        self.profile = profile
+        self.config = config
+        self.runtime = config.runtime
+        self.tensors: tuple[Tensor, ...] = graph.subgraph.tensors
+        self._rows: list[int] | None = None
+        self._constants: ConstantReader | None = None
+        self.cache: dict[str, object] = {}  # per-tensor facts a rule family computes once per subgraph
+        self._flags: list[int] | None = None
+
+    @property
+    def flags(self) -> list[int]:
+        """Per tensor: the F_* bits, computed in one pass over the tensors."""
+        if self._flags is None:
+            allowed = self.profile.dtypes
+            keep = self.profile.max_nontrivial_rank
+            limit = self.profile.limits["tensor_row_max_elements"]
+            flags = []
+            for t in self.tensors:
+                dtype = t.dtype
+                if t.data_size:  # constants: only non-parameter dtypes matter (float weights)
+                    flags.append(F_DTYPE if dtype not in allowed and dtype not in _PARAMS else 0)
+                    continue
+                shape = t.shape
+                f = 0
+                if dtype not in allowed:
+                    f = F_INT16 if dtype == "int16" else F_DTYPE
+                n = len(shape)
+                if n > keep and any(d > 1 for d in shape[:-keep]):
+                    f |= F_RANK
+                if (shape[-1] * shape[-2] if n >= 2 else shape[0] if n else 1) > limit:
+                    f |= F_ROW
+                flags.append(f)
+            self._flags = flags
+        return self._flags
+
+    @property
+    def rows(self) -> list[int]:
+        """Per tensor: elements in its two innermost dimensions (one "row" of the Edge TPU's y/x/z layout)."""
+        if self._rows is None:
+            self._rows = [row_elements(t.shape) for t in self.tensors]
+        return self._rows
+
+    def activations(self, op: Operator) -> list[Tensor]:
+        """The op's non-constant inputs and its outputs."""
+        ts = self.tensors
+        return [ts[i] for i in op.inputs if i >= 0 and not ts[i].data_size] + [ts[i] for i in op.outputs]
+
+    def constant(self, index: int) -> np.ndarray | None:
+        """Values of a small constant tensor (shape/axis/stride parameters); None when they cannot be read."""
+        if self._constants is None:
+            from tpulint.checks._constants import ConstantReader
+
+            self._constants = ConstantReader(self.model)
+        return self._constants.values(self.tensors[index])
+
+    def describe(self, t: Tensor) -> str:
+        return f"{t.name!r} ({t.dtype}[{t.shape_text()}])"
+
+
+class ModelContext:
+    """The whole model, for rules that look at it once (gates)."""
+
+    __slots__ = ("config", "graphs", "model", "profile")
+
+    def __init__(self, model: Model, graphs: Sequence[Graph], profile: Profile, config: Config) -> None:
+        self.model = model
+        self.graphs = graphs
+        self.profile = profile
+        self.config = config
+
+
+def row_elements(shape: Sequence[int]) -> int:
+    if not shape:
+        return 1
+    if len(shape) == 1:
+        return max(shape[0], 1)
+    return max(shape[-1], 1) * max(shape[-2], 1)
+
+
+def elements(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= max(d, 1)
+    return n
+
+
+def normalize_axes(axes: Sequence[int], rank: int) -> list[int]:
+    return sorted({a + rank if a < 0 else a for a in axes if -rank <= a < rank})
+
+
+def reduced_axes(ctx: Context, op: Operator) -> list[int] | None:
+    """Axes a MEAN/SUM/REDUCE_* op reduces: from its constant axis tensor, else inferred from the shapes."""
+    ts = ctx.tensors
+    x = ts[op.inputs[0]]
+    rank = len(x.shape)
+    if len(op.inputs) > 1 and op.inputs[1] >= 0:
+        values = ctx.constant(op.inputs[1])
+        if values is not None:
+            return normalize_axes([int(v) for v in values.reshape(-1)], rank)
+    out = ts[op.outputs[0]].shape
+    if len(out) == rank:  # keep_dims: reduced where the size became 1
+        return [i for i in range(rank) if out[i] == 1 and x.shape[i] != 1]
+    axes, j = [], 0  # dims dropped: match the output dims to the input dims in order
+    for i, d in enumerate(x.shape):
+        if j < len(out) and out[j] == d:
+            j += 1
+        else:
+            axes.append(i)
+    return axes if j == len(out) else None

@@ -1,0 +1,273 @@
+"""TPU0xx: whole-model gates — conditions under which the compiler rejects the model and maps nothing."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tpulint.checks._base import CONTROL_FLOW, Hit, ModelContext, WEIGHTED
+from tpulint.findings import MODEL_REJECTED, Confidence, Effect, Severity
+from tpulint.registry import rule
+
+_gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL_REJECTED, scope="model")
+
+
+def _release(r: tuple[int, int]) -> str:
+    return f"{r[0]}.{r[1]}"
+
+
+@_gate("TPU001", "op-version-unsupported", confidence=Confidence.OBSERVED)
+def op_version_unsupported(ctx: ModelContext) -> list[Hit]:
+    """An operator version is newer than compiler {compiler} can parse, so the model is rejected.
+
+    ## Why it matters
+    The compiler embeds a TFLite op resolver from its release. An op version it does not know fails
+    registration: `ERROR: Didn't find op for builtin opcode 'CONV_2D' version '6'`, then "Model could not be
+    parsed" — nothing is compiled. Versions first emitted by TensorFlow {rejects_tf} or later are known to fail
+    on this compiler; those from TensorFlow {accepts_tf} or earlier parse (TPU007 covers the versions between).
+
+    ## How to fix
+    Convert with an older TensorFlow (at most {accepts_tf} for this compiler), or with
+    `converter.experimental_new_converter = False` where that keeps the older op version; or target a newer
+    compiler with `--compiler`.
+
+    ## Example
+    A model converted with TF 2.9 contains CONV_2D version 6; compiler 16.0 refuses it (#631).
+
+    ## Sources
+    COMPILER.md 1.4: observed rejections #34, #45, #114, #147, #210, #340, #386, #631, #845, #879; op version →
+    first TF release from tensorflow/lite/tools/versioning/runtime_version.cc (rules/tflite-versions.toml).
+    """
+    profile = ctx.profile
+    hits: list[Hit] = []
+    for g in ctx.graphs:
+        seen: set[tuple[str, int]] = set()
+        for op in g.subgraph.operators:
+            key = (op.opcode, op.version)
+            if key in seen or op.opcode == "CUSTOM":
+                continue
+            seen.add(key)
+            release = profile.tf_release(op.opcode, op.version)
+            if release is not None and release >= profile.rejects_tf:
+                hits.append(Hit(
+                    f"{op.opcode} version {op.version} (first emitted by TF {_release(release)}) is unknown to "
+                    f"compiler {profile.compiler}: \"Didn't find op for builtin opcode '{op.opcode}' version "
+                    f"'{op.version}'\"",
+                    f"convert with TF <= {_release(profile.accepts_tf)} so {op.opcode} is emitted at an older version",
+                    op=op, subgraph=g.subgraph.index))
+    return hits
+
+
+@_gate("TPU002", "dynamic-shape", confidence=Confidence.OBSERVED)
+def dynamic_shape(ctx: ModelContext) -> list[Hit]:
+    """A tensor has a dynamic size (-1 in its shape or shape signature).
+
+    ## Why it matters
+    The Edge TPU delegate supports only static-sized tensors. Compiler 16.0 stops before partitioning:
+    `Attempting to use a delegate that only supports static-sized tensors with a graph that has dynamic-sized
+    tensors` / "Model failed in Tflite interpreter". A -1 in the stored shape itself is dynamic for every
+    compiler; a -1 only in `shape_signature` (a Keras batch dimension) was accepted by compiler 15.0, so on
+    profiles before 16.0 only the stored shape is checked.
+
+    ## How to fix
+    Give the model a fixed input shape before converting, e.g. `tf.keras.Input(shape=..., batch_size=1)` or a
+    concrete function with batch 1, then convert again.
+
+    ## Example
+    Input `serving_default_input:0` with shape_signature [-1, 224, 224, 3].
+
+    ## Sources
+    #829, #831 (16.0, COMPILER.md 2.3); corpus ext_nrf20_mnist4/7/9 and ext_franco_mnist_dense (15.0) compiled
+    with a -1 batch in shape_signature.
+    """
+    strict = ctx.profile.shape_signature == "reject"
+    hits: list[Hit] = []
+    for g in ctx.graphs:
+        sg = g.subgraph
+        tensors = sg.tensors
+
+        dyn = {i for i, t in enumerate(tensors) if any(d < 0 for d in t.shape)
+               or strict and t.shape_signature is not None and any(d < 0 for d in t.shape_signature)}
+        if not dyn:
+            continue
+        dynamic = dyn.__contains__
+
+        for i in sg.inputs:  # the roots: graph inputs
+            if dynamic(i):
+                hits.append(Hit(f"input {tensors[i].name!r} has dynamic shape "
+                                f"{list(tensors[i].shape_signature or tensors[i].shape)}",
+                                "fix the input shape (batch 1) before converting", subgraph=sg.index, tensor=i))
+        for op in sg.operators:  # ops that make a dynamic tensor from static ones
+            outs = [i for i in op.outputs if dynamic(i)]
+            if outs and not any(dynamic(i) for i in op.inputs if i >= 0):
+                t = tensors[outs[0]]
+                hits.append(Hit(f"{op.name} output {t.name!r} has dynamic shape {list(t.shape_signature or t.shape)}",
+                                "make the op's output size static (constant shape inputs, fixed input size)",
+                                op=op, subgraph=sg.index, tensor=outs[0]))
+    return hits
+
+
+@_gate("TPU003", "model-not-quantized", confidence=Confidence.OBSERVED)
+def model_not_quantized(ctx: ModelContext) -> list[Hit]:
+    """No operator computes on 8-bit integers: a float, float16 or dynamic-range (hybrid) model.
+
+    ## Why it matters
+    The Edge TPU only executes 8-bit quantized operations. Compilers up to 15.0 reject such a model
+    ("Invalid model" / "Model not quantized"); compiler 16.0 compiles it with "Number of Edge TPU subgraphs: 0"
+    and every op "Operation is working on an unsupported data type" (then this finding is advisory and the
+    per-op TPU200 findings place every op on the CPU).
+
+    ## How to fix
+    Convert with full-integer post-training quantization: set `converter.optimizations = [tf.lite.Optimize.DEFAULT]`,
+    a `representative_dataset`, and `converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]`.
+
+    ## Example
+    A float32 MLP (FULLY_CONNECTED on float tensors); or int8 weights with float activations (hybrid).
+
+    ## Sources
+    COMPILER.md 2.2 (#168, #213, #238, #313 up to 15.0; #609 on 16.0); corpus log_hatef2003_lane_keeper_float and
+    log_zlee113_float_mlp (16.0: every op "unsupported data type").
+    """
+    profile = ctx.profile
+    allowed = profile.dtypes
+    if ctx.model.is_compiled:  # already compiled: the Edge TPU part is the edgetpu-custom-op
+        return []
+    for g in ctx.graphs:
+        tensors = g.subgraph.tensors
+        for op in g.subgraph.operators:
+            if op.opcode in ("QUANTIZE", "DEQUANTIZE", "CUSTOM"):
+                continue
+            if all(tensors[i].dtype in allowed or tensors[i].data_size for i in op.inputs if i >= 0) and \
+                    all(tensors[i].dtype in allowed for i in op.outputs):
+                return []
+    if not any(g.subgraph.operators for g in ctx.graphs):
+        return []
+    dtypes = sorted({t.dtype for g in ctx.graphs for t in g.subgraph.tensors if not t.data_size} - set(allowed))
+    reject = profile.float_model == "reject"
+    message = (f"no operator works on {' or '.join(sorted(allowed))} tensors (activations are "
+               f"{', '.join(dtypes) or 'not quantized'}): "
+               + ("\"Model not quantized\"" if reject else f"compiler {profile.compiler} maps 0 operations"))
+    return [Hit(message, "quantize the whole model to int8 (full-integer post-training quantization)", subgraph=0,
+                effect=None if reject else Effect.NONE)]
+
+
+@_gate("TPU004", "non-int32-bias", confidence=Confidence.OBSERVED, opcodes=(
+    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"), scope="op")
+def non_int32_bias(ctx, op) -> list[Hit] | None:
+    """The bias of a convolution or fully-connected op is not {bias_dtypes}; compilation aborts.
+
+    ## Why it matters
+    The compiler runs the TFLite kernels' Prepare step; for an 8-bit conv a non-int32 bias fails the check
+    `bias->type != kTfLiteInt32 (INT8 != INT32)`, and the compile ends in "Internal compiler error. Aborting!".
+
+    ## How to fix
+    Re-quantize with the standard TFLite converter, which stores biases as int32 (int8 biases come from
+    hand-written or third-party quantizers).
+
+    ## Example
+    CONV_2D whose third input `conv1/bias` is int8.
+
+    ## Sources
+    #212 (14.1), COMPILER.md 1.5 and 4.4.
+    """
+    _, bias = WEIGHTED[op.opcode]
+    b = op.inputs[bias] if len(op.inputs) > bias else -1
+    if b < 0:
+        return None
+    t = ctx.tensors[b]
+    x = ctx.tensors[op.inputs[2 if op.opcode == "TRANSPOSE_CONV" else 0]]
+    if t.dtype in ctx.profile.bias_dtypes or x.dtype not in ctx.profile.dtypes:
+        return None
+    return [Hit(f"bias {ctx.describe(t)} of {op.opcode} is {t.dtype}, the kernel requires int32",
+                "store the bias as int32 (scale = input scale × weight scale)", tensor=b)]
+
+
+@_gate("TPU005", "multiple-subgraphs", confidence=Confidence.HEURISTIC)
+def multiple_subgraphs(ctx: ModelContext) -> list[Hit]:
+    """The model has more than one TFLite subgraph or uses control flow (WHILE, IF, CALL_ONCE).
+
+    ## Why it matters
+    Every model the Edge TPU compiler is known to compile has exactly one TFLite subgraph; control-flow ops and
+    the subgraphs they call are not part of the supported table. No public log shows what the compiler prints,
+    so the confidence is heuristic. (The compiler's "More than one subgraph is not supported" status is about
+    Edge TPU partitions, not TFLite subgraphs.)
+
+    ## How to fix
+    Unroll loops and conditionals before converting (fixed sequence length, `tf.function` without Python-level
+    control flow on tensors), so the model is one flat graph.
+
+    ## Example
+    A keras LSTM converted as a WHILE loop over two subgraphs.
+
+    ## Sources
+    COMPILER.md 2.6 ([MEM]/[INF]); TD: every compiled model has one subgraph.
+    """
+    hits = [Hit(f"control-flow op {op.opcode} calls other subgraphs", "unroll the loop or conditional",
+                op=op, subgraph=g.subgraph.index)
+            for g in ctx.graphs for op in g.subgraph.operators if op.opcode in CONTROL_FLOW]
+    if not hits and len(ctx.model.subgraphs) > 1:
+        hits.append(Hit(f"the model has {len(ctx.model.subgraphs)} subgraphs; the compiler handles one",
+                        "export a single-subgraph model", subgraph=1))
+    return hits
+
+
+@_gate("TPU006", "empty-subgraph", confidence=Confidence.OBSERVED)
+def empty_subgraph(ctx: ModelContext) -> list[Hit]:
+    """A subgraph has no operators (or no tensors).
+
+    ## Why it matters
+    The compiler's loader stops with `ERROR: Did not get operators, tensors, or buffers in subgraph 0.`
+
+    ## How to fix
+    Check the conversion: an empty subgraph usually means the converter dropped the graph (wrong signature,
+    everything folded to constants).
+
+    ## Example
+    A model whose only subgraph has inputs and outputs but no operators.
+
+    ## Sources
+    tensorflow/tensorflow#43288 (14.1), COMPILER.md 1.4 and 4.4.
+    """
+    return [Hit(f"subgraph {g.subgraph.index} has {len(g.subgraph.operators)} operators and "
+                f"{len(g.subgraph.tensors)} tensors", "re-export the model; the converter produced an empty graph",
+                subgraph=g.subgraph.index)
+            for g in ctx.graphs if not g.subgraph.operators or not g.subgraph.tensors]
+
+
+@rule("TPU007", "op-version-uncertain", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.NONE, scope="model")
+def op_version_uncertain(ctx: ModelContext) -> list[Hit]:
+    """An operator version may be too new for compiler {compiler}: it is not known to parse or to fail.
+
+    ## Why it matters
+    Versions first emitted by TensorFlow {accepts_tf} or earlier parse and those from {rejects_tf} on are
+    rejected (TPU001); versions in between, and versions tpulint's table does not list, have no evidence
+    either way. If the compiler does not know the version, the whole model fails to parse.
+
+    ## How to fix
+    Compile once to confirm; if it fails with "Didn't find op for builtin opcode", convert with an older
+    TensorFlow.
+
+    ## Example
+    STRIDED_SLICE version 6 (TF 2.6) on compiler 16.0.
+
+    ## Sources
+    COMPILER.md 1.4 ([INF] on which versions compiler 16.0 accepts); rules/tflite-versions.toml.
+    """
+    profile = ctx.profile
+    hits: list[Hit] = []
+    for g in ctx.graphs:
+        seen: set[tuple[str, int]] = set()
+        for op in g.subgraph.operators:
+            key = (op.opcode, op.version)
+            if key in seen or op.opcode == "CUSTOM" or op.opcode.startswith("UNKNOWN"):
+                continue
+            seen.add(key)
+            release = profile.tf_release(op.opcode, op.version)
+            if release is None and op.version > 1 and op.opcode in profile.op_versions:
+                hits.append(Hit(f"{op.opcode} version {op.version} is newer than tpulint's version table",
+                                "compile once to confirm the compiler parses it", op=op, subgraph=g.subgraph.index))
+            elif release is not None and profile.accepts_tf < release < profile.rejects_tf:
+                hits.append(Hit(f"{op.opcode} version {op.version} (TF {_release(release)}) may not parse on compiler "
+                                f"{profile.compiler}", "compile once to confirm, or convert with TF <= "
+                                f"{_release(profile.accepts_tf)}", op=op, subgraph=g.subgraph.index))
+    return hits

@@ -1,0 +1,214 @@
+"""TPU6xx: size heuristics — thresholds inferred from what the real compiler did to the corpus models."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tpulint.checks._base import Context, F_ROW, Hit, elements, needs, reduced_axes
+from tpulint.findings import UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
+from tpulint.model import Operator
+from tpulint.registry import rule
+
+_heuristic_rule = partial(rule, severity=Severity.WARNING, confidence=Confidence.HEURISTIC, effect=Effect.CPU,
+                  status=UNSPECIFIED_LIMITATION)
+
+
+@_heuristic_rule("TPU600", "large-tensor-row", limits=("tensor_row_max_elements",))
+@needs(F_ROW)
+def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A tensor's two innermost dimensions hold more than {tensor_row_max_elements} elements.
+
+    ## Why it matters
+    Detection heads flatten feature maps into long rows ([1, 144, 8400], [1, 25200, 85]); the compiler refuses
+    ops on them with "Operation is otherwise supported, but not mapped due to some unspecified limitation"
+    while the same ops on feature maps of many more elements ([1, 80, 80, 144]) map. Across the corpus the
+    deciding quantity is the size of the two innermost dimensions: every op whose largest row is at most
+    176,400 elements mapped (SSD's [1, 1917, 91] CONCATENATION and LOGISTIC, YOLOv8n@320's [1, 80, 2100]
+    LOGISTIC/QUANTIZE), every op with a row of 230,400 or more did not (CONCATENATION, STRIDED_SLICE,
+    LOGISTIC, QUANTIZE, RESHAPE in YOLOv5n@640, YOLOv8n@320/640). The threshold ({tensor_row_max_elements})
+    lies between the two; EfficientDet-Lite's final LOGISTIC on 1×20736×90 (#490) fits it. A model with a
+    mapped op whose row lies between 176,400 and 230,400, or a refused one below, would settle it.
+
+    ## How to fix
+    End the Edge TPU part before the head's flatten/concat (`edgetpu_compiler -i` on the last feature maps) and
+    run the decoding on the CPU, or use a smaller input size (YOLOv8n@160 maps completely).
+
+    ## Example
+    CONCATENATION of [1, 144, 6400], [1, 144, 1600], [1, 144, 400] into [1, 144, 8400].
+
+    ## Sources
+    Corpus ext_yolov5n_sandhya, ext_yolov8n_goalbuddy, ext_yolov8n_nerbivol, ext_ssd_mnv1_detect_nipitpol;
+    logs log_jveitch_yolov8n_160_full, #490, #512, ultralytics#20351 (COMPILER.md 1.5).
+    """
+    limit = ctx.profile.limits["tensor_row_max_elements"]
+    rows = ctx.rows
+    ts = ctx.tensors
+    worst = -1
+    for i in op.inputs:
+        if i >= 0 and rows[i] > limit and not ts[i].data_size and (worst < 0 or rows[i] > rows[worst]):
+            worst = i
+    for i in op.outputs:
+        if rows[i] > limit and (worst < 0 or rows[i] > rows[worst]):
+            worst = i
+    if worst < 0:
+        return None
+    t = ts[worst]
+    return [Hit(f"{ctx.describe(t)}: its two innermost dimensions hold {rows[worst]:,} elements (> {limit:,})",
+                "end the Edge TPU part before this op (edgetpu_compiler -i) or use a smaller input size")]
+
+
+@_heuristic_rule("TPU601", "large-transpose", opcodes=("TRANSPOSE",), limits=("transpose_max_elements",))
+def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A TRANSPOSE moves more than {transpose_max_elements} elements.
+
+    ## Why it matters
+    Compiler 16.0 maps TRANSPOSE, but not large ones: in the YOLOv8 heads the NHWC→NCHW transpose maps at
+    20×20 (57,600 elements, and 26,000/28,000 in the custom YOLOv8 models) and is refused at 40×40 (104,000 and
+    more) and 80×80, as is the [1, 4, 16, 2100] box transpose (134,400). The threshold
+    ({transpose_max_elements}) lies between 57,600 and 104,000; a mapped transpose in that range, or a refused
+    smaller one, would settle it. Large transposes near the input (#433) are refused the same way.
+
+    ## How to fix
+    Avoid layout transposes on large feature maps (export in NHWC), or cut the model before them.
+
+    ## Example
+    TRANSPOSE int8[1, 40, 40, 144] → [1, 144, 40, 40].
+
+    ## Sources
+    Corpus ext_yolov8n_goalbuddy, ext_yolov8n_nerbivol, ext_yolov8_best_ddu, ext_yolov8_best_smart_parking;
+    #433; log_hatef2003_model_int8_transpose_break.
+    """
+    limit = ctx.profile.limits["transpose_max_elements"]
+    x = ctx.tensors[op.inputs[0]]
+    n = elements(x.shape)
+    if n <= limit:
+        return None
+    return [Hit(f"TRANSPOSE of {ctx.describe(x)} moves {n:,} elements (> {limit:,})",
+                "transpose a smaller tensor, or run this part on the CPU")]
+
+
+@_heuristic_rule("TPU602", "large-reshape", opcodes=("RESHAPE",), limits=("reshape_max_elements",))
+def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A RESHAPE changes the layout of more than {reshape_max_elements} elements.
+
+    ## Why it matters
+    The table warns "certain reshapes might not be mapped for large tensor sizes". In YOLOv5n@640 the
+    [1, 80, 80, 255] → [1, 6400, 3, 85] reshape (1,632,000 elements) is refused although its rows are short,
+    while [1, 40, 40, 255] → [1, 1600, 3, 85] (408,000) maps. The threshold ({reshape_max_elements}) lies
+    between the two (long rows are covered by TPU600).
+
+    ## How to fix
+    Cut the model before the detection head's reshapes, or use a smaller input size.
+
+    ## Example
+    RESHAPE int8[1, 80, 80, 255] → [1, 6400, 3, 85].
+
+    ## Sources
+    Corpus ext_yolov5n_sandhya (16.0 log: 3 RESHAPE "otherwise supported"); coral.ai table Reshape row.
+    """
+    limit = ctx.profile.limits["reshape_max_elements"]
+    x = ctx.tensors[op.inputs[0]]
+    n = elements(x.shape)
+    if n <= limit:
+        return None
+    return [Hit(f"RESHAPE of {ctx.describe(x)} ({n:,} elements, > {limit:,})",
+                "cut the model before this reshape, or use a smaller input size")]
+
+
+@_heuristic_rule("TPU603", "large-resize-bilinear", opcodes=("RESIZE_BILINEAR",),
+                 limits=("resize_bilinear_max_ratio", "resize_bilinear_max_output_elements"))
+def large_resize_bilinear(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A RESIZE_BILINEAR scales by more than {resize_bilinear_max_ratio}× or outputs more than {resize_bilinear_max_output_elements} elements.
+
+    ## Why it matters
+    The table: "Depending on input/output size, this operation might not be mapped to the Edge TPU to avoid loss
+    in precision"; a maintainer: it is refused "if loss of precision is higher than threshold". In DeepLab v3
+    the 1×1 → 33×33 and 33×33 → 513×513 resizes stay on the CPU while 33×33 → 33×33 and MoveNet's 2× resizes
+    map; #31 saw a 2× resize map at 128×128 input and fail at 512×512. tpulint flags a ratio above
+    {resize_bilinear_max_ratio} (mapped: ≤ 2, refused: ≥ 15.5) or an output above
+    {resize_bilinear_max_output_elements} elements (mapped: 196,608, refused: 3,145,728).
+
+    ## How to fix
+    Upsample in steps of 2× (or use RESIZE_NEAREST_NEIGHBOR / TILE for a 1×1 source), and do the final
+    full-resolution resize on the CPU.
+
+    ## Example
+    RESIZE_BILINEAR uint8[1, 1, 1, 256] → [1, 33, 33, 256] (DeepLab's image-pooling branch).
+
+    ## Sources
+    TD/corpus deeplabv3_mnv2_pascal_quant, deeplab_mobilenet_edgetpu_slim, movenet; #31, #63 (COMPILER.md 1.5).
+    """
+    limits = ctx.profile.limits
+    x, out = ctx.tensors[op.inputs[0]], ctx.tensors[op.outputs[0]]
+    if len(x.shape) < 3 or len(out.shape) < 3:
+        return None
+    ratio = max(out.shape[-3] / max(x.shape[-3], 1), out.shape[-2] / max(x.shape[-2], 1))
+    n = elements(out.shape)
+    if ratio > limits["resize_bilinear_max_ratio"]:
+        return [Hit(f"RESIZE_BILINEAR {x.shape_text()} → {out.shape_text()} scales by {ratio:.1f}× "
+                    f"(> {limits['resize_bilinear_max_ratio']}×)", "upsample in 2× steps, or resize on the CPU")]
+    if n > limits["resize_bilinear_max_output_elements"]:
+        return [Hit(f"RESIZE_BILINEAR output {ctx.describe(out)} has {n:,} elements "
+                    f"(> {limits['resize_bilinear_max_output_elements']:,})", "do the final resize on the CPU")]
+    return None
+
+
+@_heuristic_rule("TPU604", "large-mean", opcodes=("MEAN",), limits=("mean_max_reduced_elements",))
+def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A MEAN averages more than {mean_max_reduced_elements} elements into each output value.
+
+    ## Why it matters
+    #461: MEAN over 1×256×128×3 (32,768 values per channel) was not mapped; split into four MEANs over
+    1×64×128×3 (8,192) everything mapped. A global average over 256×256 crashed compiler 14.1 (#183). The
+    threshold ({mean_max_reduced_elements}) lies between 8,192 and 32,768.
+
+    ## How to fix
+    Pool in stages (AVERAGE_POOL_2D, then a smaller MEAN), or split the MEAN over tiles and average the results.
+
+    ## Example
+    MEAN over axes [1, 2] of int8[1, 256, 128, 3].
+
+    ## Sources
+    #461 (16.0, maintainer), #183 (14.1) (COMPILER.md 1.5).
+    """
+    x = ctx.tensors[op.inputs[0]]
+    axes = reduced_axes(ctx, op)
+    if not axes:
+        return None
+    n = 1
+    for a in axes:
+        n *= max(x.shape[a], 1)
+    limit = ctx.profile.limits["mean_max_reduced_elements"]
+    if n <= limit:
+        return None
+    return [Hit(f"MEAN over axes {axes} of {ctx.describe(x)} averages {n:,} values each (> {limit:,})",
+                "pool in stages (AVERAGE_POOL_2D first) or split the reduction")]
+
+
+@_heuristic_rule("TPU605", "large-fully-connected", opcodes=("FULLY_CONNECTED",),
+                 limits=("fully_connected_max_units",))
+def large_fully_connected(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A FULLY_CONNECTED has more than {fully_connected_max_units} output units.
+
+    ## Why it matters
+    Huge fully-connected layers (e.g. 100,000 classes) are cut from the Edge TPU delegate; Coral ships `split_fc`
+    to block-split them. Dense layers of 12,288 units compiled and mapped (LIBRE). The threshold
+    ({fully_connected_max_units}) lies between those; a mapped layer above it or a refused one below would
+    settle it.
+
+    ## How to fix
+    Split the layer with libcoral's `split_fc` tool, or run the classifier on the CPU.
+
+    ## Example
+    FULLY_CONNECTED with weights [100000, 1280].
+
+    ## Sources
+    LIBCORAL-CHANGES (split_fc), LibrEdgeTPU hardware analysis, #663 (COMPILER.md 1.5).
+    """
+    out = ctx.tensors[op.outputs[0]]
+    units = out.shape[-1] if out.shape else 1
+    limit = ctx.profile.limits["fully_connected_max_units"]
+    if units <= limit:
+        return None
+    return [Hit(f"FULLY_CONNECTED with {units:,} output units (> {limit:,})",
+                "split the layer (libcoral split_fc) or run it on the CPU")]

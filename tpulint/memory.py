@@ -1,0 +1,286 @@
+"""Edge TPU on-chip memory: estimate cached vs streamed parameter bytes and the largest activation of a model.
+
+The estimate models how edgetpu_compiler lays parameters out, calibrated against the DWN1 packages of the
+compiled models in the real-compiler corpus (`python bench/memory.py ../shared/corpus/real`):
+
+* Weights are stored per output channel, and output channels are padded to a multiple of 16 (the chip's
+  lanes); the input depth of CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV weights is padded to 16 too.
+  Depthwise kernels are not padded. (A 1-output FULLY_CONNECTED with 94400 inputs takes exactly 16 x 94400
+  bytes plus 16 x 4 in its package.)
+  Fitted on the corpus: per-channel bytes, lane padding and alignment were chosen among a few discrete
+  candidates (4/8/16/24 bytes, 1/4/8/16 lanes, 64/128 bytes) by the smallest error; no scale factor.
+* Each padded output channel also carries its bias and requantization constants: 24 bytes for convolutions,
+  8 bytes for FULLY_CONNECTED and LSTM gate matrices, 4 bytes for the other ops that requantize (ADD, MUL,
+  PAD, CONCATENATION, pools, activations, ...).
+* A PAD that changes the channel count is lowered to a 1x1 convolution (identity weights): it costs what
+  that convolution costs (BlazeFace's channel pads; -25% error without this, -2% with it).
+* Every layer's block is aligned to 128 bytes.
+* Constant operands of elementwise ops (ADD, MUL, ... with a constant tensor that is not a scalar) are
+  always streamed, with the instructions (see constant_operands).
+* Layers whose weights per output channel exceed ROW_LIMIT are streamed even when they would fit (observed:
+  94400-byte rows streamed by compiler 16; rows up to 2304 bytes cached). The rest fill the on-chip budget in
+  execution order; what does not fit is streamed from host memory on every inference. The budget is
+  6.89 MiB (CACHE_BUDGET), not the 7.98 MiB a tiny model sees free: two independent observations agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Sequence
+
+from tpulint.graph import Graph
+from tpulint.model import Model, Subgraph, Tensor
+
+KIB, MIB = 1024, 1024 * 1024
+LANES = 16
+ALIGN = 128
+CONV_CHANNEL_BYTES = 24
+FC_CHANNEL_BYTES = 8
+OTHER_CHANNEL_BYTES = 4
+ROW_LIMIT = 32 * KIB
+# Mean absolute error of the on-chip (cached) bytes on the corpus, rounded up: 9.1% (median 2.2%) with
+# tpulint's predicted partition; `python bench/memory.py ../shared/corpus/real`.
+UNCERTAINTY_PCT = 10
+# On-chip memory a tiny model leaves free ("remaining for caching model parameters", COMPILER.md 5).
+CAPACITY = {"16.0": int(7.98 * MIB), "15.0": int(7.96 * MIB), "14.1": int(7.96 * MIB), "2.1": int(7.62 * MIB),
+            "2.0": int(7.62 * MIB)}
+# What models that do not fit actually get cached: YOLOv5s (compiler 16) 6.89 MiB used + 175 KiB streamed,
+# although 7.06 MiB < 7.98 MiB; co-compiled MobileNet v1 1.0 (about 4.40 MB estimated) + v2 1.0 (2.82 MB
+# cached, 1.08 MB streamed) = 7.22 MB = 6.89 MiB again. The rest of the capacity is not available to parameters.
+CACHE_BUDGET = int(6.89 * MIB)
+
+_CONV = frozenset({"CONV_2D", "TRANSPOSE_CONV", "DEPTHWISE_CONV_2D"})
+_WEIGHTED = _CONV | {"FULLY_CONNECTED"}
+_REQUANTIZING = frozenset("""ADD SUB MUL PAD CONCATENATION QUANTIZE MAXIMUM MINIMUM LOGISTIC TANH SOFTMAX
+MAX_POOL_2D AVERAGE_POOL_2D MEAN RESIZE_BILINEAR RESIZE_NEAREST_NEIGHBOR""".split())
+_ITEMSIZE = {"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4, "uint32": 4,
+             "int64": 8, "float64": 8, "complex64": 8}
+METHOD = ("estimate: weights per output channel, channels padded to 16 lanes, bias/requantization bytes per "
+          "channel, 128-byte aligned layers, filled into the on-chip budget in execution order")
+
+
+def _round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple
+
+
+@dataclass(frozen=True, slots=True)
+class LayerParams:
+    """Estimated parameter bytes of one mapped op; `row_bytes` is the largest per-output-channel weight row."""
+
+    subgraph: int
+    op: int
+    opcode: str
+    bytes: int
+    row_bytes: int = 0
+    constant: bool = False  # a constant operand of an elementwise op: always streamed, with the instructions
+
+    @property
+    def always_streamed(self) -> str | None:
+        """Why this block is streamed whatever the budget (None when it can be cached)."""
+        if self.constant:
+            return "constant operand of an elementwise op"
+        if self.row_bytes > ROW_LIMIT:
+            return "weight rows too long to cache"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CoCompileShare:
+    """This model's share of the on-chip cache when compiled together with others, in the order given."""
+
+    position: int  # 0-based place in the --co-compile order
+    models: tuple[str, ...]
+    cached_bytes: int
+    streamed_bytes: int
+    remaining_before: int  # cache left when the compiler reached this model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "models": list(self.models), "cached_bytes": self.cached_bytes,
+                "streamed_bytes": self.streamed_bytes, "remaining_before_bytes": self.remaining_before}
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    """Parameter bytes on chip vs streamed, and the largest activation; exact for compiled models."""
+
+    parameter_bytes: int
+    cached_bytes: int
+    streamed_bytes: int
+    on_chip_budget_bytes: int
+    largest_activation: tuple[str, int] | None
+    uncertainty_pct: int
+    method: str
+    source: str = "estimate"  # "estimate" (uncompiled model) or "package" (read from the compiled model)
+    layers: tuple[LayerParams, ...] = field(default=(), compare=False)
+    streamed_layers: tuple[LayerParams, ...] = ()
+    co_compile: CoCompileShare | None = None
+
+    @property
+    def cacheable_bytes(self) -> int:
+        """Parameters that would be cached if the whole budget were free."""
+        if self.source == "package":
+            return self.cached_bytes
+        return self.parameter_bytes - sum(x.bytes for x in self.streamed_layers if x.always_streamed)
+
+    def to_dict(self) -> dict[str, Any]:
+        name, size = self.largest_activation or (None, 0)
+        return {
+            "parameter_bytes": self.parameter_bytes,
+            "cached_bytes": self.cached_bytes,
+            "streamed_bytes": self.streamed_bytes,
+            "on_chip_budget_bytes": self.on_chip_budget_bytes,
+            "largest_activation": {"name": name, "bytes": size} if self.largest_activation else None,
+            "uncertainty_pct": self.uncertainty_pct,
+            "method": self.method,
+            "source": self.source,
+            "streamed_layers": [{"subgraph": x.subgraph, "op": x.op, "opcode": x.opcode, "bytes": x.bytes,
+                                 "reason": x.always_streamed or "on-chip budget exhausted"}
+                                for x in self.streamed_layers],
+            "co_compile": self.co_compile.to_dict() if self.co_compile else None,
+        }
+
+
+def tensor_bytes(t: Tensor) -> int:
+    return t.elements * _ITEMSIZE.get(t.dtype, 1)
+
+
+def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
+    """Estimated on-chip parameter bytes of one op if it runs on the Edge TPU (None when it has none)."""
+    op = sg.operators[op_index]
+    ins = [sg.tensors[i] if i >= 0 else None for i in op.inputs]
+    code = op.opcode
+    weights = ins[1] if len(ins) > 1 and code in _WEIGHTED else None  # TRANSPOSE_CONV: (shape, weights, input)
+    if weights is not None and weights.is_constant and len(weights.shape) >= 2:
+        shape = weights.shape
+        if code == "DEPTHWISE_CONV_2D":
+            channels, row = shape[-1], _product(shape[1:-1])
+        else:
+            channels = shape[0]
+            row = _product(shape[1:-1]) * _round_up(shape[-1], LANES)
+        per_channel = CONV_CHANNEL_BYTES if code in _CONV else FC_CHANNEL_BYTES
+        size = _round_up(_round_up(channels, LANES) * (row + per_channel), ALIGN)
+        return LayerParams(sg.index, op_index, code, size, row)
+    if code == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        size, row = 0, 0
+        for t in ins:
+            if t is not None and t.is_constant and t.dtype in ("int8", "uint8") and len(t.shape) == 2:
+                r = _round_up(t.shape[1], LANES)
+                size += _round_up(_round_up(t.shape[0], LANES) * (r + FC_CHANNEL_BYTES), ALIGN)
+                row = max(row, r)
+        return LayerParams(sg.index, op_index, code, size, row) if size else None
+    if code == "PAD" and op.outputs and ins and ins[0] is not None:
+        cin, cout = (ins[0].shape[-1] if ins[0].shape else 1), sg.tensors[op.outputs[0]].shape[-1]
+        if cin != cout:  # padding the channels: lowered to a 1x1 convolution with identity weights
+            size = _round_up(_round_up(cout, LANES) * (_round_up(cin, LANES) + CONV_CHANNEL_BYTES), ALIGN)
+            return LayerParams(sg.index, op_index, code, size, _round_up(cin, LANES))
+    if code in _REQUANTIZING and op.outputs:
+        out = sg.tensors[op.outputs[0]]
+        channels = out.shape[-1] if out.shape else 1
+        size = _round_up(_round_up(max(channels, 1), LANES) * OTHER_CHANNEL_BYTES, ALIGN)
+        return LayerParams(sg.index, op_index, code, size, 0)
+    return None
+
+
+def constant_operands(sg: Subgraph, op_index: int) -> LayerParams | None:
+    """Streamed bytes of the constant operands of a mapped elementwise op (ADD, MUL, ... with a constant).
+
+    A scalar folds into the requantization constants; a per-channel constant (all dimensions but the last
+    are 1) takes 16 bytes per padded channel; any other constant is materialized to the output's shape.
+    Observed: YOLOv5n's anchor-grid ADD/MUL constants (1x400x1x2, 1x1x3x2 ... broadcast to 1x400x3x2) are
+    streamed as 24000 bytes + 64, MoveNet's 48x48x1 MUL constant as 2304 + 64, and the 23 per-channel PReLU
+    MUL constants of the face landmark model (1744 channels) as exactly 16 x 1744 bytes.
+    """
+    op = sg.operators[op_index]
+    if op.opcode not in _REQUANTIZING or not op.outputs:
+        return None
+    out = sg.tensors[op.outputs[0]]
+    size = 0
+    for i in op.inputs:
+        t = sg.tensors[i] if i >= 0 else None
+        if t is None or not t.is_constant or t.dtype not in ("int8", "uint8") or t.elements <= 1:
+            continue
+        if all(d == 1 for d in t.shape[:-1]):
+            size += _round_up(t.shape[-1], LANES) * LANES
+        else:
+            size += out.elements
+    return LayerParams(sg.index, op_index, op.opcode, size, 0, True) if size else None
+
+
+def _product(dims: Iterable[int]) -> int:
+    n = 1
+    for d in dims:
+        n *= max(d, 1)
+    return n
+
+
+def largest_activation(sg: Subgraph, ops: Iterable[int]) -> tuple[str, int] | None:
+    best: tuple[str, int] | None = None
+    for i in ops:
+        op = sg.operators[i]
+        for t in (*sg.op_inputs(op), *sg.op_outputs(op)):
+            if not t.is_constant and (best is None or tensor_bytes(t) > best[1]):
+                best = (t.name, tensor_bytes(t))
+    return best
+
+
+def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[int]], compiler: str = "16.0",
+             budget: int | None = None) -> MemoryEstimate:
+    """Estimate what the compiler caches and streams, given the ops predicted to map (per subgraph)."""
+    budget = CACHE_BUDGET if budget is None else budget
+    layers: list[LayerParams] = []
+    activation: tuple[str, int] | None = None
+    for g, ops in zip(graphs, tpu_ops):
+        sg = g.subgraph
+        for i in sorted(ops):
+            layers += [p for p in (layer_params(sg, i), constant_operands(sg, i)) if p is not None]
+        a = largest_activation(sg, ops)
+        if a is not None and (activation is None or a[1] > activation[1]):
+            activation = a
+    return _fill(layers, budget, activation)
+
+
+def _fill(layers: Sequence[LayerParams], budget: int, activation: tuple[str, int] | None) -> MemoryEstimate:
+    remaining = budget
+    streamed: list[LayerParams] = []
+    for p in layers:
+        if p.always_streamed or p.bytes > remaining:
+            streamed.append(p)
+        else:
+            remaining -= p.bytes
+    total = sum(p.bytes for p in layers)
+    out = sum(p.bytes for p in streamed)
+    return MemoryEstimate(total, total - out, out, budget, activation, UNCERTAINTY_PCT, METHOD, "estimate",
+                          tuple(layers), tuple(streamed))
+
+
+def from_package(model: Model, info: Any, compiler: str = "16.0") -> MemoryEstimate:
+    """The exact numbers of a compiled model, read from its DWN1 packages (tpulint.compiled.CompiledInfo)."""
+    io = [(x.name, x.size_bytes) for e in info.executables for x in (*e.inputs, *e.outputs)]
+    largest = max(io, key=lambda x: x[1]) if io else None
+    cached, streamed = info.cached_parameter_bytes, info.streamed_parameter_bytes
+    return MemoryEstimate(cached + streamed, cached, streamed, CACHE_BUDGET,
+                          largest, 0, "read from the DWN1 package: PARAMETER_CACHING vs EXECUTION_ONLY/STAND_ALONE "
+                          "parameter lengths; largest activation among the Edge TPU boundary layers", "package")
+
+
+def co_compile(entries: Sequence[tuple[str, MemoryEstimate]], budget: int | None = None) -> list[MemoryEstimate]:
+    """Split one on-chip cache between models compiled together, filling it in the order given.
+
+    Each model takes what it can cache from what the earlier models left; the rest of its parameters are streamed.
+    (Compiler 16 may spread the overflow over all later models instead; the first models are never affected.)
+    """
+    names = tuple(path for path, _ in entries)
+    remaining = budget if budget is not None else min((m.on_chip_budget_bytes for _, m in entries),
+                                                      default=CACHE_BUDGET)
+    out = []
+    for position, (_, m) in enumerate(entries):
+        wanted = m.cacheable_bytes
+        cached = min(wanted, remaining)
+        share = CoCompileShare(position, names, cached, m.parameter_bytes - cached, remaining)
+        remaining -= cached
+        out.append(replace(m, co_compile=share))
+    return out
+
+
+__all__ = ["CoCompileShare", "LayerParams", "MemoryEstimate", "co_compile", "constant_operands", "estimate",
+           "from_package", "layer_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]

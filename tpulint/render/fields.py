@@ -1,0 +1,89 @@
+"""Presentation helpers shared by the renderers: verdicts, sizes, and generic key/value views of optional panels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# Optional per-model panels the report may carry (dicts filled by the compiled-model and memory analyses).
+PANELS = (("compiled_info", "Compiled model"), ("memory", "On-chip memory"))
+
+
+def size(n: float) -> str:
+    """Bytes in the compiler's own units: B, KiB or MiB with two decimals (COMPILER.md 4.1)."""
+    if n < 1024:
+        return f"{n:.2f}B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.2f}KiB"
+    return f"{n / (1024 * 1024):.2f}MiB"
+
+
+def verdict(m: dict[str, Any]) -> str:
+    """One line saying what the compiler will do with the model."""
+    if m["error"] is not None:
+        return f"not analysed: {m['error']['message']}"
+    s = m["summary"]
+    if not m["compilable"]:
+        head = "will NOT compile"
+    elif s["ops"] and s["tpu_ops"] == s["ops"]:
+        head = "fully mapped"
+    elif s["tpu_ops"] == 0:
+        head = "nothing maps"
+    else:
+        head = "partially mapped"
+    return (f"{s['tpu_ops']}/{s['ops']} ops on the Edge TPU, {s['cpu_ops']} on the CPU, "
+            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
+
+
+_WORDS = {"edgetpu": "Edge TPU", "cpu": "CPU", "tpu": "TPU", "pct": "%", "id": "ID", "ids": "IDs"}
+
+
+def label(key: str) -> str:
+    """`cached_parameter_bytes` -> `Cached parameter bytes`; `edgetpu_subgraphs` -> `Edge TPU subgraphs`."""
+    words = [_WORDS.get(w, w) for w in key.split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def value(key: str, v: Any) -> str:
+    """A scalar or a short list as text; byte counts get the compiler's units too."""
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "-"}[v]
+    if isinstance(v, (int, float)) and key.endswith("bytes"):
+        return f"{size(v)} ({v:,} B)"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return ", ".join(_short(x) for x in v) or "-"
+    if isinstance(v, dict):
+        return _inline(v)
+    return str(v)
+
+
+def _inline(item: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_short(x)}" for k, x in item.items())
+
+
+def _short(v: Any) -> str:
+    """A nested value in one token: lists of scalars in brackets, deeper structures by their size."""
+    if isinstance(v, list):
+        if all(not isinstance(x, (dict, list)) for x in v):
+            return "[" + ",".join(str(x) for x in v) + "]"
+        return f"{len(v)} item{'s' if len(v) != 1 else ''}"
+    if isinstance(v, dict):
+        return f"{{{len(v)} keys}}"
+    return str(v)
+
+
+def panel_rows(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(label, text) rows of a panel dict: flat dicts are flattened ("Largest activation: name"), lists of
+    dicts give one row per item ("Executables 1: type=EXECUTION_ONLY, ...")."""
+    for key, v in data.items():
+        name = f"{prefix}{label(key) if not prefix else key.replace('_', ' ')}"
+        if isinstance(v, dict) and v and all(not isinstance(x, (dict, list)) for x in v.values()):
+            yield from panel_rows(v, prefix=f"{prefix}{label(key)}: ")
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for i, item in enumerate(v, 1):
+                yield f"{name} {i}", _inline(item)
+        else:
+            yield name, value(key, v)

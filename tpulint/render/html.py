@@ -1,0 +1,74 @@
+"""HTML report: one self-contained page (jinja2, autoescaped) with the verdict, the cut graph, blockers, ops, findings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tpulint.render.escape import terminal_safe
+from tpulint.render.fields import PANELS, panel_rows, size, verdict
+from tpulint.render.layout import NODE_H, NODE_W, layout
+
+# Graphs larger than this are not drawn: the table still lists every op, and the page stays a few MB at most.
+MAX_DRAWN_OPS = 4000
+
+
+def render(doc: dict[str, Any], options: Any = None) -> str:
+    import jinja2
+    from markupsafe import Markup, escape
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("tpulint", "templates"),
+        autoescape=True,  # every string from a model is untrusted
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        # Control characters and bidi overrides are shown as \x1b etc. before HTML escaping, so a name cannot
+        # hide or reorder what the reader sees ("Trojan Source").
+        finalize=lambda v: terminal_safe(v) if isinstance(v, str) and not isinstance(v, Markup) else v,
+    )
+    env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
+    env.filters["size"] = size
+    env.filters["shape"] = lambda t: f"{t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
+    return env.get_template("report.html.j2").render(doc=doc, models=[_view(i, m) for i, m in enumerate(doc["models"])],
+                                                     rules=doc.get("rules", {}), node_w=NODE_W, node_h=NODE_H)
+
+
+def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
+    s = m["summary"]
+    graphs = []
+    if m["error"] is None and len(m["ops"]) <= MAX_DRAWN_OPS:
+        for sg in sorted({op["subgraph"] for op in m["ops"]}):
+            graphs.append(layout([op for op in m["ops"] if op["subgraph"] == sg], m["blockers"]))
+    state = ("error" if m["error"] is not None or not m["compilable"] or (s["ops"] and not s["tpu_ops"])
+             else "ok" if s["cpu_ops"] == 0 else "partial")
+    return {
+        "id": f"model-{i}",
+        "m": m,
+        "verdict": verdict(m),
+        "state": state,
+        "tpu_pct": round(100 * s["tpu_ops"] / s["ops"], 1) if s["ops"] else 0.0,
+        "graphs": graphs,
+        "too_big": m["error"] is None and len(m["ops"]) > MAX_DRAWN_OPS,
+        "panels": [(title, list(panel_rows(m[key]))) for key, title in PANELS if m.get(key)],
+        "by_op": {(op["subgraph"], op["index"]): op for op in m["ops"]},
+    }
+
+
+_INLINE = re.compile(r"`([^`]+)`")
+
+
+def _markdown(text: str, escape: Any) -> str:
+    """The small Markdown subset of rule docs (## headings, paragraphs, bullets, `code`), escaped first."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        html = _INLINE.sub(r"<code>\1</code>", str(escape(block.strip())))
+        if html.startswith("## "):
+            out.append(f"<h4>{html[3:]}</h4>")
+        elif all(line.lstrip().startswith(("- ", "* ")) for line in html.splitlines()):
+            items = "".join(f"<li>{line.lstrip()[2:]}</li>" for line in html.splitlines())
+            out.append(f"<ul>{items}</ul>")
+        else:
+            out.append(f"<p>{html}</p>")
+    return "\n".join(out)

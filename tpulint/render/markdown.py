@@ -1,0 +1,84 @@
+"""Markdown report for GitHub job summaries and PR comments, truncated with a note below GitHub's 1 MiB limit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from tpulint.render.escape import markdown_text as md
+from tpulint.render.fields import PANELS, panel_rows, verdict
+
+# GitHub rejects a step summary over 1 MiB; stay clearly below it.
+LIMIT = 1024 * 1024 - 16 * 1024
+
+
+def render(doc: dict[str, Any], options: Any = None, limit: int = LIMIT) -> str:
+    return truncate(report(doc), limit)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut at a line boundary so the UTF-8 text plus a note fits in `limit` bytes."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    note = (f"\n\n> [!WARNING]\n> Report truncated: {{shown:,}} of {len(data):,} bytes shown (GitHub's job summary "
+            "limit is 1 MiB). Run `tpulint --format full` or open the HTML report for everything.\n")
+    budget = limit - len(note.encode("utf-8")) - 16
+    head = data[:max(budget, 0)].decode("utf-8", "ignore")
+    head = head[:head.rfind("\n") + 1] if "\n" in head else ""
+    return head + note.format(shown=len(head.encode("utf-8")))
+
+
+def report(doc: dict[str, Any]) -> str:
+    models = doc["models"]
+    ok = [m for m in models if m["error"] is None]
+    out = ["# tpulint: Edge TPU placement", ""]
+    t = doc["target"]
+    out.append(f"Compiler {md(str(t['compiler']))}, runtime ≥ {t['min_runtime']}, "
+               f"{len(models)} model{'s' if len(models) != 1 else ''}, "
+               f"{sum(m['summary']['tpu_ops'] for m in ok)}/{sum(m['summary']['ops'] for m in ok)} ops on the Edge TPU.")
+    out += ["", "| Model | Verdict | Edge TPU ops | CPU ops | Errors | Warnings |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    for m in models:
+        sev = Counter(f["severity"] for f in m["findings"])
+        mark = "❌" if m["error"] or not m["compilable"] else "✅" if m["summary"]["cpu_ops"] == 0 else "⚠️"
+        out.append(f"| {md(m['path'])} | {mark} {md(verdict(m))} | {m['summary']['tpu_ops']} | "
+                   f"{m['summary']['cpu_ops']} | {sev['error']} | {sev['warning']} |")
+    for m in models:
+        out += ["", f"## {md(m['path'])}", "", f"**{md(verdict(m))}**"]
+        if m["error"] is not None:
+            continue
+        out += _model(m, doc.get("rules", {}))
+    return "\n".join(out) + "\n"
+
+
+def _model(m: dict[str, Any], rules: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    if m["blockers"]:
+        out += ["", "### Blocking ops", "", "| Rank | Op | Regained if fixed | Cut with |", "| ---: | --- | ---: | --- |"]
+        for rank, b in enumerate(m["blockers"], 1):
+            cmd = f"<code>{md(b['compiler_command'])}</code>" if b["compiler_command"] else "-"
+            out.append(f"| {rank} | op {b['op']} {md(b['opcode'])} | +{b['regained']} | {cmd} |")
+    if m["findings"]:
+        out += ["", "### Findings", "", "| Code | Severity | Location | Message | Fix |", "| --- | --- | --- | --- | --- |"]
+        for f in m["findings"]:
+            loc = f["location"]
+            where = f"op {loc['operator']} {md(loc['op_type'] or '')}" if loc["operator"] is not None else "model"
+            if loc["tensor_name"]:
+                where += f" ({md(loc['tensor_name'])})"
+            url = rules.get(f["code"], {}).get("url")
+            code = f"[{f['code']}]({url})" if url else f["code"]
+            out.append(f"| {code} | {f['severity']} | {where} | {md(f['message'])} | {md(f['fix'] or '')} |")
+    cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
+    if cpu:
+        out += ["", f"<details><summary>{len(cpu)} op{'s' if len(cpu) != 1 else ''} on the CPU</summary>", "",
+                "| Op | Output | Status | Cause |", "| ---: | --- | --- | --- |"]
+        for op in cpu:
+            name = md(op["outputs"][0]["name"]) if op["outputs"] else "-"
+            cause = f"cut off by op {op['blocked_by']}" if op["blocked_by"] is not None else ", ".join(op["codes"]) or "-"
+            out.append(f"| {op['index']} {md(op['opcode'])} | {name} | {md(op['status'])} | {cause} |")
+        out += ["", "</details>"]
+    for key, title in PANELS:
+        if m.get(key):
+            out += ["", f"### {title}", "", "| | |", "| --- | --- |"]
+            out += [f"| {md(name)} | {md(text)} |" for name, text in panel_rows(m[key])]
+    return out

@@ -1,0 +1,52 @@
+"""Node data for Google's Model Explorer (ai-edge-model-explorer): colours every op of the graph by its placement.
+
+The format is Model Explorer's GraphNodeData (model_explorer/node_data_builder.py): `results` maps a node key to
+`{"value", "bgColor"}`; a key may be an output tensor name of the node, which matches however the TFLite adapter
+numbers its nodes. Load it in Model Explorer with "Add per-node data" on the model's main graph.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+TPU_COLOR = "#2e9e6b"
+CPU_COLOR = "#e8590c"  # the op's own reason keeps it off the Edge TPU
+CUT_COLOR = "#f4b183"  # mappable, but cut off downstream of a CPU op
+# value: 1 = Edge TPU, 0.5 = CPU because it was cut off, 0 = CPU for a reason of its own (a blocker).
+TPU, CUT, CPU = 1, 0.5, 0
+
+
+def render(doc: dict[str, Any], options: Any = None) -> str:
+    return json.dumps(node_data(doc), indent=2, ensure_ascii=True) + "\n"
+
+
+def _value(op: dict[str, Any]) -> tuple[float, str]:
+    if op["placement"] == "tpu":
+        return TPU, TPU_COLOR
+    return (CUT, CUT_COLOR) if op["blocked_by"] is not None else (CPU, CPU_COLOR)
+
+
+def node_data(doc: dict[str, Any]) -> dict[str, Any]:
+    """GraphNodeData for the main subgraph (the only one the compiler maps) of the run's first analysed model.
+
+    Model Explorer overlays one model at a time, so with several models only the first is used.
+    """
+    model = next((m for m in doc["models"] if m["error"] is None), None)
+    results: dict[str, Any] = {}
+    for op in model["ops"] if model else []:
+        if op["subgraph"] != 0:
+            continue
+        value, color = _value(op)
+        for t in op["outputs"]:
+            results[t["name"]] = {"value": value, "bgColor": color}
+    return {
+        "name": "Edge TPU placement (tpulint)",
+        "results": results,
+        "thresholds": [
+            {"value": CPU, "bgColor": CPU_COLOR},
+            {"value": CUT, "bgColor": CUT_COLOR},
+            {"value": TPU, "bgColor": TPU_COLOR},
+        ],
+        "showExpandedSummaryOnGroupNode": False,
+    }

@@ -1,0 +1,106 @@
+"""SARIF 2.1.0 output for GitHub code scanning: rules with their docs, one result per finding, stable fingerprints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFO_URI = "https://github.com/tpulint/tpulint"
+_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+# SARIF's `precision` property (used by GitHub to rank alerts) from tpulint's evidence-based confidence.
+_PRECISION = {"documented": "very-high", "observed": "high", "heuristic": "medium"}
+
+
+def render(doc: dict[str, Any], options: Any = None) -> str:
+    return json.dumps(sarif(doc, getattr(options, "root", None)), indent=2, ensure_ascii=True) + "\n"
+
+
+def artifact_uri(path: str, root: str | None) -> tuple[str, str | None]:
+    """(uri, uriBaseId): relative to `root` (the repository) when the model is inside it, else an absolute file URI."""
+    base = os.path.abspath(root or os.getcwd())
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full, base) if os.path.splitdrive(full)[0] == os.path.splitdrive(base)[0] else ".."
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return Path(full).as_uri(), None
+    return quote(rel.replace(os.sep, "/")), "%SRCROOT%"
+
+
+def _rule(code: str, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": code,
+        "name": meta["name"],
+        "shortDescription": {"text": meta["summary"]},
+        "fullDescription": {"text": meta["summary"]},
+        "help": {"text": meta["help"], "markdown": meta["help"]},
+        "helpUri": meta["url"],
+        "defaultConfiguration": {"level": _LEVEL.get(meta["severity"], "warning")},
+        "properties": {"tags": ["edgetpu", "tflite"], "precision": _PRECISION.get(meta["confidence"], "medium")},
+    }
+
+
+def _logical(f: dict[str, Any]) -> list[dict[str, Any]]:
+    loc = f["location"]
+    out: list[dict[str, Any]] = []
+    scope = f"subgraph[{loc['subgraph']}]" if loc["subgraph"] is not None else ""
+    if loc["operator"] is not None:
+        name = f"op[{loc['operator']}] {loc['op_type'] or ''}".rstrip()
+        scope = f"{scope}/{name}" if scope else name
+        out.append({"name": name, "fullyQualifiedName": scope, "kind": "function"})
+    if loc["tensor"] is not None or loc["tensor_name"] is not None:
+        name = loc["tensor_name"] if loc["tensor_name"] is not None else f"tensor[{loc['tensor']}]"
+        fq = f"{scope}/tensor[{loc['tensor']}]" if loc["tensor"] is not None else f"{scope}/{name}"
+        out.append({"name": name, "fullyQualifiedName": fq.lstrip("/"), "kind": "variable"})
+    return out
+
+
+def _location(path: str, root: str | None, logical: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    uri, base = artifact_uri(path, root)
+    artifact: dict[str, Any] = {"uri": uri}
+    if base:
+        artifact["uriBaseId"] = base
+    # A model has no lines; GitHub still wants a region to place the alert, so the alert sits on line 1.
+    loc: dict[str, Any] = {"physicalLocation": {"artifactLocation": artifact, "region": {"startLine": 1}}}
+    if logical:
+        loc["logicalLocations"] = logical
+    return loc
+
+
+def sarif(doc: dict[str, Any], root: str | None = None) -> dict[str, Any]:
+    """The SARIF log as a dict (one run; models that could not be read become tool notifications)."""
+    rules_meta = doc.get("rules", {})
+    codes = sorted({f["code"] for m in doc["models"] for f in m["findings"]} | set(rules_meta))
+    rules = [_rule(c, rules_meta[c]) if c in rules_meta else {"id": c} for c in codes]
+    index = {c: i for i, c in enumerate(codes)}
+    results = []
+    notifications = []
+    for m in doc["models"]:
+        if m["error"] is not None:
+            notifications.append({"level": "error", "message": {"text": f"{m['path']}: {m['error']['message']}"},
+                                  "locations": [_location(m["path"], root)]})
+            continue
+        for f in m["findings"]:
+            text = f["message"] + (f"\nFix: {f['fix']}" if f["fix"] else "")
+            results.append({
+                "ruleId": f["code"],
+                "ruleIndex": index[f["code"]],
+                "level": _LEVEL.get(f["severity"], "warning"),
+                "message": {"text": text},
+                "locations": [_location(m["path"], root, _logical(f))],
+                "partialFingerprints": {"tpulintFinding/v1": f["fingerprint"]},
+                "properties": {"confidence": f["confidence"], "effect": f["effect"],
+                               "compilerStatus": f["status"]},
+            })
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "tpulint", "version": doc["tool"]["version"], "informationUri": INFO_URI,
+                            "rules": rules}},
+        "invocations": [{"executionSuccessful": not notifications,
+                         "toolExecutionNotifications": notifications}],
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+        "properties": {"target": doc["target"]},
+    }
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -1,0 +1,76 @@
+// Sorting and filtering of the ops tables; a page error is recorded on the root element for headless tests.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  window.addEventListener("error", function (e) {
+    root.setAttribute("data-script-error", String(e.message || e));
+  });
+
+  function cellValue(row, col, numeric) {
+    var text = row.cells[col].textContent.trim();
+    if (!numeric) return text.toLowerCase();
+    var n = parseFloat(text);
+    return isNaN(n) ? -Infinity : n;
+  }
+
+  function makeSortable(table) {
+    var headers = table.tHead.rows[0].cells;
+    Array.prototype.forEach.call(headers, function (th, col) {
+      th.setAttribute("tabindex", "0");
+      th.addEventListener("click", function () {
+        var numeric = th.getAttribute("data-type") === "num";
+        var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+        Array.prototype.forEach.call(headers, function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", dir === 1 ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.forEach(function (r, i) { r._order = i; });
+        rows.sort(function (a, b) {
+          var x = cellValue(a, col, numeric), y = cellValue(b, col, numeric);
+          return x < y ? -dir : x > y ? dir : a._order - b._order;
+        });
+        rows.forEach(function (r) { body.appendChild(r); });
+      });
+    });
+  }
+
+  function makeFilterable(section) {
+    var table = section.querySelector("table.ops");
+    var input = section.querySelector("input.op-filter");
+    var select = section.querySelector("select.op-placement");
+    var count = section.querySelector(".op-count");
+    if (!table || !input || !select) return;
+    function apply() {
+      var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+      var place = select.value, shown = 0, rows = table.tBodies[0].rows;
+      for (var i = 0; i < rows.length; i++) {
+        var text = rows[i].textContent.toLowerCase();
+        var ok = (!place || rows[i].getAttribute("data-placement") === place) &&
+          words.every(function (w) { return text.indexOf(w) >= 0; });
+        rows[i].hidden = !ok;
+        if (ok) shown++;
+      }
+      count.textContent = shown + " of " + rows.length + " ops shown";
+    }
+    input.addEventListener("input", apply);
+    select.addEventListener("change", apply);
+    // A link can preset the filters: report.html#placement=cpu&q=conv
+    var preset = new URLSearchParams(location.hash.slice(1));
+    if (preset.has("placement")) select.value = preset.get("placement");
+    if (preset.has("q")) input.value = preset.get("q");
+    apply();
+  }
+
+  // Tall graphs open scrolled to where the model is cut: the first blocking op.
+  function scrollToCut(box) {
+    var mark = box.querySelector(".node.blocker") || box.querySelector("path.cut");
+    if (!mark || box.scrollHeight <= box.clientHeight) return;
+    var y = mark.getBoundingClientRect().top - box.getBoundingClientRect().top;
+    box.scrollTop = Math.max(0, y - box.clientHeight / 3);
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll(".graph"), scrollToCut);
+  Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), makeSortable);
+  Array.prototype.forEach.call(document.querySelectorAll("section.model"), makeFilterable);
+  root.setAttribute("data-tpulint-ready", "1");
+})();
