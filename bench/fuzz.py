@@ -10,8 +10,8 @@ size...), zeroed regions, duplicated regions (copied over or inserted, which shi
 shuffled blocks of the body, and random bytes (with and without the TFL3 identifier). Case N is fully
 determined by (seed model, N): a failure is reproduced with --replay N.
 
-A case fails when anything other than a ModelError escapes reading, analysis, the JSON document or the
-text/JSON renderers, when it takes longer than --timeout seconds, or when it allocates more than
+A case fails when anything other than a ModelError escapes reading, analysis, the JSON document or any
+renderer (every --format), when it takes longer than --timeout seconds, or when it allocates more than
 --max-mib MiB (tracemalloc peak; checked on every 50th case, and on all with --memory-every 1).
 """
 
@@ -342,9 +342,12 @@ class Outcome:
     peak_mib: float | None = None
 
 
-def run_pipeline(data: bytes, path: str = "fuzz.tflite") -> str:
-    """Read, analyse, build the JSON document and render it; 'report' or 'model-error'."""
-    from tpulint.render import RenderOptions, render
+SLOW_FORMATS = frozenset({"html"})  # ~25 ms per document (a jinja2 template): rendered on every Nth case
+
+
+def run_pipeline(data: bytes, path: str = "fuzz.tflite", slow_formats: bool = True) -> str:
+    """Read, analyse, build the JSON document and render it in every format; 'report' or 'model-error'."""
+    from tpulint.render import FORMATS, RenderOptions, render
     from tpulint.report import document
 
     try:
@@ -356,8 +359,9 @@ def run_pipeline(data: bytes, path: str = "fuzz.tflite") -> str:
             raise AssertionError(f"ModelError message must be one non-empty line: {message!r}") from None
         return "model-error"
     doc = document([report], Config())
-    for fmt in ("json", "concise", "full"):
-        render(doc, RenderOptions(format=fmt))
+    for fmt in FORMATS:
+        if slow_formats or fmt not in SLOW_FORMATS:
+            render(doc, RenderOptions(format=fmt))
     return "report"
 
 
@@ -365,7 +369,8 @@ def _alarm(signum: int, frame: object) -> None:
     raise Hang()
 
 
-def run_case(case: int, corpus: dict[str, bytes], timeout: float, max_mib: float, measure_memory: bool) -> Outcome:
+def run_case(case: int, corpus: dict[str, bytes], timeout: float, max_mib: float, measure_memory: bool,
+             slow_formats: bool = True) -> Outcome:
     seed, data, how = case_input(case, corpus)
     out = Outcome(case, seed, how, "")
     use_alarm = hasattr(signal, "setitimer")
@@ -376,7 +381,7 @@ def run_case(case: int, corpus: dict[str, bytes], timeout: float, max_mib: float
         tracemalloc.start()
     start = time.perf_counter()
     try:
-        out.result = run_pipeline(data)
+        out.result = run_pipeline(data, slow_formats=slow_formats)
     except Hang:
         out.error = f"took longer than {timeout} s"
     except Exception:  # noqa: BLE001 - the point: anything else is a bug
@@ -397,12 +402,13 @@ def run_case(case: int, corpus: dict[str, bytes], timeout: float, max_mib: float
 
 
 def run(cases: range, timeout: float = 5.0, max_mib: float = 64.0, memory_every: int = 50,
-        on_failure: Callable[[Outcome], None] | None = None) -> tuple[list[Outcome], dict[str, int]]:
+        on_failure: Callable[[Outcome], None] | None = None, slow_every: int = 1) -> tuple[list[Outcome], dict[str, int]]:
     corpus = seeds()
     failures = []
     counts = {"report": 0, "model-error": 0}
     for case in cases:
-        out = run_case(case, corpus, timeout, max_mib, memory_every > 0 and case % memory_every == 0)
+        out = run_case(case, corpus, timeout, max_mib, memory_every > 0 and case % memory_every == 0,
+                       case % slow_every == 0)
         if out.error is not None:
             failures.append(out)
             if on_failure:
@@ -421,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-mib", type=float, default=64.0, help="allocation peak allowed per case (default 64)")
     p.add_argument("--memory-every", type=int, default=50, help="measure memory on every Nth case (default 50)")
     p.add_argument("--save", metavar="DIR", help="write the input of every failing case to DIR")
+    p.add_argument("--html-every", type=int, default=1, metavar="N",
+                   help="render HTML (slow) on every Nth case only (default: every case)")
     ns = p.parse_args(argv)
     if ns.replay is not None:
         corpus = seeds()
@@ -437,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
             Path(ns.save, f"case_{out.case}.tflite").write_bytes(case_input(out.case, seeds())[1])
 
     start = time.perf_counter()
-    failures, counts = run(range(ns.start, ns.start + ns.cases), ns.timeout, ns.max_mib, ns.memory_every, report)
+    failures, counts = run(range(ns.start, ns.start + ns.cases), ns.timeout, ns.max_mib, ns.memory_every, report,
+                           max(1, ns.html_every))
     elapsed = time.perf_counter() - start
     print(f"{ns.cases} cases in {elapsed:.1f} s: {counts['report']} reports, {counts['model-error']} ModelErrors, "
           f"{len(failures)} failures")

@@ -10,6 +10,7 @@ import stat
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from math import prod
 from typing import Callable, Iterator, Mapping
 
 from tpulint import _schema
@@ -17,6 +18,9 @@ from tpulint.errors import ModelError
 from tpulint.flatbuf import _I32, _U32, OFFSET, Layout, Reader
 
 INTEGER_8BIT = frozenset({"int8", "uint8"})
+# A generous bound (TFLite kernels handle 4 to 6 dimensions): with it, the element count of any tensor stays a
+# number every later stage can compute with (2^992 at most), whatever the file claims.
+MAX_RANK = 32
 EDGETPU_CUSTOM_CODE = "edgetpu-custom-op"
 
 
@@ -63,10 +67,13 @@ class Tensor:
 
     @property
     def elements(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= max(d, 1)
-        return n
+        """Element count; unknown (-1) and zero dimensions count as 1."""
+        shape = self.shape
+        if not shape:
+            return 1
+        if min(shape) >= 1:
+            return prod(shape)
+        return prod(max(d, 1) for d in shape)
 
     def shape_text(self) -> str:
         return "x".join(str(d) for d in self.shape) if self.shape else "scalar"
@@ -152,7 +159,8 @@ class Model:
 
     @property
     def is_compiled(self) -> bool:
-        return any(op.is_edgetpu for sg in self.subgraphs for op in sg.operators)
+        return any(op.custom_code == EDGETPU_CUSTOM_CODE and op.opcode == "CUSTOM"
+                   for sg in self.subgraphs for op in sg.operators)
 
 
 # --- file checks ---------------------------------------------------------------------------------
@@ -447,6 +455,8 @@ class _ModelParser:
                 at = pos + fo[0] + shape_r
                 if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
                     raise r.fail(f"the shape of tensor {index} lies outside the buffer")
+                if n > MAX_RANK:
+                    raise r.fail(f"tensor {index} has {n} dimensions (TFLite tensors have at most {MAX_RANK})")
                 decoded += n
                 raw = data[at + 4:at + 4 + 4 * n]
                 shape = shapes.get(raw)
@@ -494,6 +504,8 @@ class _ModelParser:
                 at = pos + fo[6] + signature_r
                 if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
                     raise r.fail(f"the shape signature of tensor {index} lies outside the buffer")
+                if n > MAX_RANK:
+                    raise r.fail(f"tensor {index} has {n} dimensions (TFLite tensors have at most {MAX_RANK})")
                 decoded += n
                 signature = (ints.get(n) or _vector("i", n))(data, at + 4)
             append(new_tensor(index, name, types.get(dtype_code) or f"type{dtype_code}", shape, signature,
@@ -512,6 +524,7 @@ class _ModelParser:
         n_opcodes = len(opcodes)
         decoded = 0
         last = size - 4
+        shared_options: dict = {}
         out = []
         append = out.append
         for index, pos in enumerate(positions):
@@ -550,7 +563,7 @@ class _ModelParser:
             if options_type and options_r:
                 spec = _OPTIONS.get(options_type) or _options_of(options_type)
                 if spec is not None:
-                    options = self._options(pos + fo[4] + options_r, spec)
+                    options = self._options(pos + fo[4] + options_r, spec, shared_options)
             custom_span = None
             if custom_r and name == "CUSTOM":
                 at = pos + fo[5] + custom_r
@@ -561,19 +574,27 @@ class _ModelParser:
             raise r.fail("vectors overlap: decoding them would read more than the whole file")
         return tuple(out)
 
-    def _options(self, pos: int, spec: _Options) -> dict[str, object]:
+    def _options(self, pos: int, spec: _Options, shared: dict) -> dict[str, object]:
+        """The options dict of the table at `pos`. Tables without vector fields that have the same vtable and
+        the same bytes decode to one shared dict (`shared`): most convolutions of a model have equal options."""
         r = self.r
+        data = r.data
         if pos > r.size - 4:
             raise r.fail(f"{spec.layout.name} table at {pos} outside the {r.size}-byte buffer")
-        vt = pos - _I32(r.data, pos)[0]
-        unpack, table_size, fo, pick, defaults = r.plans(spec.layout).get(vt) or r.plan(vt, spec.layout)
+        vt = pos - _I32(data, pos)[0]
+        plan = r.plans(spec.layout).get(vt) or r.plan(vt, spec.layout)
+        unpack, table_size, fo, pick, defaults = plan
         if pos + table_size > r.size:
             raise r.fail(f"{spec.layout.name} table at {pos} runs past the end of the buffer")
-        values = pick(unpack(r.data, pos) + defaults)
-        if spec.vectors:
-            values = list(values)
-            for i, fmt in spec.vectors:
-                values[i] = r.vector(pos + fo[i] + values[i], fmt) if values[i] else ()
+        if not spec.vectors:
+            key = (id(plan), data[pos + 4:pos + table_size])  # plans live as long as the parse
+            options = shared.get(key)
+            if options is None:
+                options = shared[key] = dict(zip(spec.names, pick(unpack(data, pos) + defaults)))
+            return options  # type: ignore[no-any-return]
+        values = list(pick(unpack(data, pos) + defaults))
+        for i, fmt in spec.vectors:
+            values[i] = r.vector(pos + fo[i] + values[i], fmt) if values[i] else ()
         return dict(zip(spec.names, values))
 
     def _metadata(self, positions: list[int]) -> tuple[tuple[str, ...], str | None]:
