@@ -45,7 +45,7 @@ def kitchen_sink() -> bytes:
     """A small model that exercises every part of the reader."""
     import numpy as np
 
-    from tpulint.testing import ModelBuilder, int8_cnn
+    from tpulint.testing import int8_cnn
 
     b = int8_cnn()
     b.tensor("sq", [10], "int8", quant=(0.05, -128), shape_signature=[-1])

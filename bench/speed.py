@@ -206,8 +206,13 @@ def breakdown(path: Path, repeat: int) -> dict[str, float]:
     from tpulint.model import gc_paused
     from tpulint.partition import PartitionOptions, partition
 
+    try:
+        from tpulint.checks.memory import memory_view
+    except ImportError:  # pragma: no cover - before the memory estimate existed
+        memory_view = None
+
     config = Config()
-    times: dict[str, list[float]] = {"read": [], "graph": [], "rules": [], "partition": []}
+    times: dict[str, list[float]] = {"read": [], "graph": [], "rules": [], "partition": [], "memory": []}
     for _ in range(repeat):
         with gc_paused():
             t0 = time.perf_counter()
@@ -217,10 +222,12 @@ def breakdown(path: Path, repeat: int) -> dict[str, float]:
             t2 = time.perf_counter()
             findings = engine.check(model, graphs, config)
             t3 = time.perf_counter()
-            parts = [partition(g, findings, PartitionOptions()) for g in graphs]
+            parts = tuple(partition(g, findings, PartitionOptions()) for g in graphs)
             t4 = time.perf_counter()
-            del model, graphs, findings, parts
-        for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            memory = memory_view(model, graphs, parts, config) if memory_view else None
+            t5 = time.perf_counter()
+            del model, graphs, findings, parts, memory
+        for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
             times[key].append(value)
     return {key: statistics.median(values) for key, values in times.items()}
 
@@ -256,7 +263,6 @@ def measure(name: str, path: Path, repeat: int) -> Row:
         for key, fn in (("read", lambda: read_model(path)), ("walk", lambda: tflite_walk(data)),
                         ("analysis", lambda: analyze(path))):
             times[key].append(median_time(fn, 1))
-    del data
     read, walk, analysis = (statistics.median(times[k]) for k in ("read", "walk", "analysis"))
     wall, rss = median_child(cli("--format", "json", str(path)), slow)
     _, analysis_rss = median_child(["-c", ANALYSIS_ONLY, str(path)], 1)
@@ -332,8 +338,8 @@ def run(ns: argparse.Namespace, repeat: int, work: Path) -> int:
     say()
     say("Where the analysis time goes (ms, medians):")
     say()
-    say("| model | read | graph | rules | partition | other |")
-    say("|---|--:|--:|--:|--:|--:|")
+    say("| model | read | graph | rules | partition | memory estimate | other |")
+    say("|---|--:|--:|--:|--:|--:|--:|")
     for name, path in models[:2]:
         parts = breakdown(path, max(3, repeat // 2))
         row = next(r for r in rows if r.name == name)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from tpulint._version import __version__
-from tpulint.errors import ModelError, TpulintError
+from tpulint.errors import TpulintError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
