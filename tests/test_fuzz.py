@@ -115,16 +115,18 @@ def test_cli_subprocess_many_bad_files_one_line_each(tmp_path):
     assert proc.stderr.splitlines() == [f"tpulint: {m['path']}: {m['error']['message']}" for m in bad]
 
 
-@pytest.mark.parametrize("jobs", ["2", "0"])
-def test_jobs_give_the_serial_output_in_input_order(tmp_path, jobs):
+@pytest.mark.parametrize("jobs, fmt", [("2", "json"), ("0", "json"), ("2", "sarif")])
+def test_jobs_give_the_serial_output_in_input_order(tmp_path, jobs, fmt):
     paths = [str(p) for p in _mutated_files(tmp_path, 60)] + [str(ROOT / "fixtures")]
-    serial = subprocess.run([sys.executable, "-m", "tpulint", "--isolated", "--format", "json", *paths],
+    serial = subprocess.run([sys.executable, "-m", "tpulint", "--isolated", "--format", fmt, *paths],
                             capture_output=True, text=True, cwd=ROOT)
-    parallel = subprocess.run([sys.executable, "-m", "tpulint", "--isolated", "--format", "json", "-j", jobs, *paths],
+    parallel = subprocess.run([sys.executable, "-m", "tpulint", "--isolated", "--format", fmt, "-j", jobs, *paths],
                               capture_output=True, text=True, cwd=ROOT)
     assert (parallel.returncode, parallel.stdout, parallel.stderr) == (serial.returncode, serial.stdout,
                                                                        serial.stderr)
-    assert len(json.loads(serial.stdout)["models"]) == 65
+    assert serial.returncode == 2 and len(serial.stderr.splitlines()) > 30
+    if fmt == "json":
+        assert len(json.loads(serial.stdout)["models"]) == 60 + len(list((ROOT / "fixtures").glob("*.tflite")))
 
 
 # --- progress: on a terminal only ---------------------------------------------------------------------------
