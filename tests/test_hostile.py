@@ -315,3 +315,21 @@ def test_fifo_named_like_a_model_does_not_block(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(ModelError, match="^not a regular file$"):
         tpulint.analyze(fifo)
+
+
+@pytest.mark.parametrize("vtable, table, message", [
+    # vtable: (vtable size, table size, field offsets...); the table starts with its soffset to the vtable
+    ((3, 8), b"", "vtable at 0 has bad size 3"),
+    ((8, 8, 4, 12), b"\0" * 4, r"Tensor field 1 at offset 12 lies outside its 8-byte table"),
+    ((8, 12, 4, 5), b"\0" * 8, r"Tensor fields overlap in the vtable at 0"),
+    ((6, 2, 0), b"", "vtable at 0 declares a 2-byte table"),
+])
+def test_reader_rejects_bad_vtables(vtable, table, message):
+    from tpulint.flatbuf import Layout
+    from tpulint.model import _TENSOR
+
+    assert isinstance(_TENSOR, Layout)
+    vt = struct.pack(f"<{len(vtable)}H", *vtable)
+    data = vt + struct.pack("<i", len(vt)) + table + bytes(16)
+    with pytest.raises(ModelError, match=f"^corrupt model: {message}$"):
+        Reader(data).decode(len(vt), _TENSOR)
