@@ -143,3 +143,12 @@ def test_version() -> None:
 
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"tpulint {__version__}"
+
+
+def test_options_may_follow_the_paths() -> None:
+    cnn, chain = str(FIXTURES / "int8_cnn.tflite"), str(FIXTURES / "broken_chain.tflite")
+    result = run_cli(cnn, "--format", "json", chain, "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert [m["path"] for m in json.loads(result.stdout)["models"]] == [cnn, chain]

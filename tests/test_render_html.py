@@ -127,12 +127,12 @@ def test_html_renders_in_headless_chromium(doc, tmp_path: Path) -> None:
 
 def test_compiled_info_and_memory_panels_render_generically(doc) -> None:
     m = doc["models"][1]
-    m["memory"] = {"cached_bytes": 7_225_344, "streamed_bytes": 0, "largest_activation": {"name": SCRIPT},
+    m["memory"] = {"cached_bytes": 7_225_344, "streamed_bytes": 0, "largest_activation": {"name": SCRIPT, "bytes": 1024},
                    "method": "sum of mapped weights"}
     m["compiled_info"] = {"compiler_version": "16.0.384591198", "executables": [{"type": "EXECUTION_ONLY"}]}
     page = render(doc, RenderOptions(format="html"))
-    assert ("<h3>On-chip memory</h3>\n  <table class=\"kv\">\n<tr><th>Cached bytes</th><td>6.89MiB (7,225,344 B)"
-            "</td></tr><tr><th>Streamed bytes</th><td>0.00B (0 B)</td></tr><tr><th>Largest activation: name</th>"
-            "<td>&lt;script&gt;alert(1)&lt;/script&gt;</td></tr><tr><th>Method</th><td>sum of mapped weights</td></tr>"
-            in page)
+    assert ("<h3>On-chip memory</h3>\n  <table class=\"kv\">\n<tr><th>Cached on chip</th><td>6.89MiB</td></tr>"
+            "<tr><th>Streamed per inference</th><td>0.00B</td></tr><tr><th>Largest activation</th>"
+            "<td>&lt;script&gt;alert(1)&lt;/script&gt; (1.00KiB)</td></tr><tr><th>Method</th><td>sum of mapped weights"
+            "</td></tr>" in page)
     assert "<tr><th>Executables 1</th><td>type=EXECUTION_ONLY</td></tr>" in page

@@ -49,8 +49,9 @@ def test_full_renders_compiled_info_and_memory_panels(doc) -> None:
     assert ("\nCompiled model:\n  Edge TPU subgraphs: 1\n  Compiler version: 16.0.384591198\n  Chip IDs: 18, 19\n"
             "  Executables 1: type=PARAMETER_CACHING, inputs=[]\n"
             "  Executables 2: type=EXECUTION_ONLY, inputs=1 item, shape=[1,2]\n") in text
-    assert "  Cached bytes: 6.89MiB (7,225,344 B)\n" in text
-    assert "  Largest activation: name: conv\n  Largest activation: bytes: 1.00KiB (1,024 B)\n" in text
+    assert ("\nOn-chip memory:\n  Parameters: 7.06MiB in total (estimated, ±15%)\n"
+            "  Cached on chip: 6.89MiB of a 8.00MiB budget\n  Streamed per inference: 175.00KiB\n"
+            "  Largest activation: conv (1.00KiB)\n  Method: sum of mapped weights\n") in text
 
 
 def test_concise_colour_marks_code_by_severity(doc) -> None:

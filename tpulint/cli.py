@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return rule_main(argv[1:])
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_intermixed_args(argv)  # options may follow the paths: `tpulint m.tflite --format json`
     if not ns.paths:
         parser.print_usage(sys.stderr)
         error("no model given; try `tpulint model.tflite` or `tpulint --help`")

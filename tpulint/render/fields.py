@@ -75,6 +75,38 @@ def _short(v: Any) -> str:
     return str(v)
 
 
+def panels(m: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """(title, rows) of the optional panels a model entry carries, in display order."""
+    out = []
+    for key, title in PANELS:
+        data = m.get(key)
+        if data:
+            out.append((title, list(memory_rows(data) if key == "memory" else panel_rows(data))))
+    return out
+
+
+def memory_rows(mem: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The memory estimate in words: how much is cached on chip, how much is streamed, and why."""
+    measured = mem.get("source") == "package"
+    how = "read from the compiled package" if measured else f"estimated, ±{mem.get('uncertainty_pct', 0)}%"
+    if "parameter_bytes" in mem:
+        yield "Parameters", f"{size(mem['parameter_bytes'])} in total ({how})"
+    if "cached_bytes" in mem:
+        budget = mem.get("on_chip_budget_bytes")
+        yield "Cached on chip", size(mem["cached_bytes"]) + (f" of a {size(budget)} budget" if budget else "")
+    if "streamed_bytes" in mem:
+        yield "Streamed per inference", size(mem["streamed_bytes"])
+    for layer in mem.get("streamed_layers") or []:
+        yield "Streamed layer", f"op {layer['op']} {layer['opcode']}: {size(layer['bytes'])} ({layer['reason']})"
+    largest = mem.get("largest_activation")
+    if largest:
+        yield "Largest activation", f"{largest['name']} ({size(largest['bytes'])})"
+    co = mem.get("co_compile")
+    if co:
+        yield "Co-compilation", value("co_compile", co)
+    yield "Method", str(mem.get("method", "-"))
+
+
 def panel_rows(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
     """(label, text) rows of a panel dict: flat dicts are flattened ("Largest activation: name"), lists of
     dicts give one row per item ("Executables 1: type=EXECUTION_ONLY, ...")."""

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from tpulint.render.escape import terminal_safe
-from tpulint.render.fields import PANELS, panel_rows, size, verdict
+from tpulint.render.fields import panels, size, verdict
 from tpulint.render.layout import NODE_H, NODE_W, layout
 
 # Graphs larger than this are not drawn: the table still lists every op, and the page stays a few MB at most.
@@ -51,7 +51,7 @@ def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
         "tpu_pct": round(100 * s["tpu_ops"] / s["ops"], 1) if s["ops"] else 0.0,
         "graphs": graphs,
         "too_big": m["error"] is None and len(m["ops"]) > MAX_DRAWN_OPS,
-        "panels": [(title, list(panel_rows(m[key]))) for key, title in PANELS if m.get(key)],
+        "panels": panels(m),
         "by_op": {(op["subgraph"], op["index"]): op for op in m["ops"]},
     }
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from tpulint.render.escape import markdown_text as md
-from tpulint.render.fields import PANELS, panel_rows, verdict
+from tpulint.render.fields import panels, verdict
 
 # GitHub rejects a step summary over 1 MiB; stay clearly below it.
 LIMIT = 1024 * 1024 - 16 * 1024
@@ -77,8 +77,7 @@ def _model(m: dict[str, Any], rules: dict[str, Any]) -> list[str]:
             cause = f"cut off by op {op['blocked_by']}" if op["blocked_by"] is not None else ", ".join(op["codes"]) or "-"
             out.append(f"| {op['index']} {md(op['opcode'])} | {name} | {md(op['status'])} | {cause} |")
         out += ["", "</details>"]
-    for key, title in PANELS:
-        if m.get(key):
-            out += ["", f"### {title}", "", "| | |", "| --- | --- |"]
-            out += [f"| {md(name)} | {md(text)} |" for name, text in panel_rows(m[key])]
+    for title, rows in panels(m):
+        out += ["", f"### {title}", "", "| | |", "| --- | --- |"]
+        out += [f"| {md(name)} | {md(text)} |" for name, text in rows]
     return out

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import PANELS, panel_rows, size, verdict
+from tpulint.render.fields import panels, size, verdict
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -95,9 +95,8 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     counts = Counter(("CUSTOM" if op["custom_code"] is not None else op["opcode"], op["status"]) for op in m["ops"])
     for (opcode, status), n in counts.items():
         out.append(f"{opcode:<31}{n:<11}{status}")
-    for key, title in PANELS:
-        if m.get(key):
-            out += ["", f"{title}:"] + [f"  {name}: {safe(text)}" for name, text in panel_rows(m[key])]
+    for title, rows in panels(m):
+        out += ["", f"{title}:"] + [f"  {name}: {safe(text)}" for name, text in rows]
     cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
     if cpu:
         out += ["", "Ops on the CPU (index, output tensor, root cause):"]
