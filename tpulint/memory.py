@@ -147,9 +147,12 @@ def tensor_bytes(t: Tensor) -> int:
 def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
     """Estimated on-chip parameter bytes of one op if it runs on the Edge TPU (None when it has none)."""
     op = sg.operators[op_index]
-    ins = [sg.tensors[i] if i >= 0 else None for i in op.inputs]
     code = op.opcode
-    weights = ins[1] if len(ins) > 1 and code in _WEIGHTED else None  # TRANSPOSE_CONV: (shape, weights, input)
+    tensors = sg.tensors
+    inputs = op.inputs
+    weights = None
+    if code in _WEIGHTED and len(inputs) > 1 and inputs[1] >= 0:  # TRANSPOSE_CONV: (shape, weights, input)
+        weights = tensors[inputs[1]]
     if weights is not None and weights.is_constant and len(weights.shape) >= 2:
         shape = weights.shape
         if code == "DEPTHWISE_CONV_2D":
@@ -162,14 +165,15 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
         return LayerParams(sg.index, op_index, code, size, row)
     if code == "UNIDIRECTIONAL_SEQUENCE_LSTM":
         size, row = 0, 0
-        for t in ins:
-            if t is not None and t.is_constant and t.dtype in ("int8", "uint8") and len(t.shape) == 2:
+        for t in (tensors[i] for i in inputs if i >= 0):
+            if t.is_constant and t.dtype in ("int8", "uint8") and len(t.shape) == 2:
                 r = _round_up(t.shape[1], LANES)
                 size += _round_up(_round_up(t.shape[0], LANES) * (r + FC_CHANNEL_BYTES), ALIGN)
                 row = max(row, r)
         return LayerParams(sg.index, op_index, code, size, row) if size else None
-    if code == "PAD" and op.outputs and ins and ins[0] is not None:
-        cin, cout = (ins[0].shape[-1] if ins[0].shape else 1), sg.tensors[op.outputs[0]].shape[-1]
+    if code == "PAD" and op.outputs and inputs and inputs[0] >= 0:
+        source = tensors[inputs[0]]
+        cin, cout = (source.shape[-1] if source.shape else 1), tensors[op.outputs[0]].shape[-1]
         if cin != cout:  # padding the channels: lowered to a 1x1 convolution with identity weights
             size = _round_up(_round_up(cout, LANES) * (_round_up(cin, LANES) + CONV_CHANNEL_BYTES), ALIGN)
             return LayerParams(sg.index, op_index, code, size, _round_up(cin, LANES))
@@ -214,12 +218,22 @@ def _product(dims: Iterable[int]) -> int:
 
 
 def largest_activation(sg: Subgraph, ops: Iterable[int]) -> tuple[str, int] | None:
-    best: tuple[str, int] | None = None
+    """The largest non-constant tensor the given ops read or write (each tensor measured once)."""
+    operators = sg.operators
+    seen: set[int] = set()
     for i in ops:
-        op = sg.operators[i]
-        for t in (*sg.op_inputs(op), *sg.op_outputs(op)):
-            if not t.is_constant and (best is None or tensor_bytes(t) > best[1]):
-                best = (t.name, tensor_bytes(t))
+        op = operators[i]
+        seen.update(op.inputs)
+        seen.update(op.outputs)
+    seen.discard(-1)
+    best: tuple[str, int] | None = None
+    tensors = sg.tensors
+    for i in sorted(seen):
+        t = tensors[i]
+        if not t.data_size:
+            size = tensor_bytes(t)
+            if best is None or size > best[1]:
+                best = (t.name, size)
     return best
 
 
@@ -232,7 +246,13 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
     for g, ops in zip(graphs, tpu_ops):
         sg = g.subgraph
         for i in sorted(ops):
-            layers += [p for p in (layer_params(sg, i), constant_operands(sg, i)) if p is not None]
+            params = layer_params(sg, i)
+            if params is not None:
+                layers.append(params)
+            if sg.operators[i].opcode in _REQUANTIZING:
+                streamed = constant_operands(sg, i)
+                if streamed is not None:
+                    layers.append(streamed)
         a = largest_activation(sg, ops)
         if a is not None and (activation is None or a[1] > activation[1]):
             activation = a

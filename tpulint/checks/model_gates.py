@@ -85,8 +85,8 @@ def dynamic_shape(ctx: ModelContext) -> list[Hit]:
         sg = g.subgraph
         tensors = sg.tensors
 
-        dyn = {i for i, t in enumerate(tensors) if any(d < 0 for d in t.shape)
-               or strict and t.shape_signature is not None and any(d < 0 for d in t.shape_signature)}
+        dyn = {i for i, t in enumerate(tensors) if (t.shape and min(t.shape) < 0)
+               or (strict and t.shape_signature and min(t.shape_signature) < 0)}
         if not dyn:
             continue
         dynamic = dyn.__contains__
