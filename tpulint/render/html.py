@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -14,6 +15,14 @@ MAX_DRAWN_OPS = 4000
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
+    return _environment().get_template("report.html.j2").render(
+        doc=doc, models=[_view(i, m) for i, m in enumerate(doc["models"])], rules=doc.get("rules", {}),
+        node_w=NODE_W, node_h=NODE_H)
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> Any:
+    """The jinja2 environment, built once per process (loading the templates costs ~20 ms)."""
     import jinja2
     from markupsafe import Markup, escape
 
@@ -31,8 +40,7 @@ def render(doc: dict[str, Any], options: Any = None) -> str:
     env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
     env.filters["size"] = size
     env.filters["shape"] = lambda t: f"{t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
-    return env.get_template("report.html.j2").render(doc=doc, models=[_view(i, m) for i, m in enumerate(doc["models"])],
-                                                     rules=doc.get("rules", {}), node_w=NODE_W, node_h=NODE_H)
+    return env
 
 
 def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
