@@ -26,7 +26,7 @@ compiled models in the real-compiler corpus (`python bench/memory.py ../shared/c
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from tpulint.graph import Graph
 from tpulint.model import Model, Subgraph, Tensor
@@ -63,8 +63,7 @@ def _round_up(x: int, multiple: int) -> int:
     return -(-x // multiple) * multiple
 
 
-@dataclass(frozen=True, slots=True)
-class LayerParams:
+class LayerParams(NamedTuple):  # a NamedTuple: one per mapped op, built several times faster than a dataclass
     """Estimated parameter bytes of one mapped op; `row_bytes` is the largest per-output-channel weight row."""
 
     subgraph: int
