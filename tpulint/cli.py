@@ -7,7 +7,8 @@ import glob
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence, TextIO
 
 from tpulint._version import __version__
 from tpulint.errors import TpulintError
@@ -136,11 +137,18 @@ def error(message: str) -> None:
 
 def write_atomically(path: str, text: str) -> None:
     """Write via a temporary file in the same folder, then rename: never half a report."""
+    with atomic_output(path) as f:
+        f.write(text)
+
+
+@contextmanager
+def atomic_output(path: str) -> Iterator[TextIO]:
+    """A text file that replaces `path` only once the block completes; removed if anything fails."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+            yield f
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -184,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(str(e))
         return EXIT_ERROR
     fmt = ns.format or "concise"
-    from tpulint.render import FORMATS, RenderOptions, render
+    from tpulint.render import FORMATS, SUMMARY_ONLY, RenderOptions, render
 
     if fmt not in FORMATS:
         error(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -193,11 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tpulint.report import ModelFailure, document
     from tpulint.runner import Progress, analyze_paths
 
-    results: list[Any] = []
-    unreadable = False
     found = list(iter_model_paths(ns.paths))
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
-    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs))
+    if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
+        return _streamed_json(ns, cfg, found, jobs)
+    send = "summary" if fmt in SUMMARY_ONLY else "entry"
+    results: list[Any] = []
+    unreadable = False
+    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send))
     progress = Progress(len(found))
     for done, (path, problem) in enumerate(found, 1):
         if problem is None:
@@ -249,6 +260,67 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failing(doc, cfg) and not ns.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | None]], jobs: int) -> int:
+    """`--format json` written model by model as each is analysed (byte for byte what render() would give):
+    each report is released once its entry is written, so memory stays that of one model, and with -j the
+    workers lay out the JSON themselves, leaving the parent only the writing."""
+    from tpulint.render.json import Stream
+    from tpulint.report import ModelFailure, header, rules_of, streamed_entry
+    from tpulint.runner import Progress, analyze_paths
+
+    summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
+    unreadable = False
+    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs, "json"))
+    progress = Progress(len(found))
+    try:
+        with atomic_output(ns.output) if ns.output else _stdout() as out:
+            stream = Stream(header(cfg), out.write)
+            for done, (path, problem) in enumerate(found, 1):
+                if problem is None:
+                    path, result, problem = next(readable)
+                    if result is not None:
+                        if isinstance(result, tuple):  # from a worker: (entry laid out as text, entry without ops)
+                            text, entry = result
+                            stream.entry(text)
+                        else:
+                            entry = streamed_entry(result)
+                            del result  # the entry's op iterator holds the report until it is written
+                            stream.entry(entry)
+                            entry["ops"] = []
+                        summaries.append(entry)
+                        progress.update(done, path)
+                        continue
+                progress.clear()
+                error(f"{path}: {problem}")
+                unreadable = True
+                entry = ModelFailure(path, problem).to_dict()
+                stream.entry(entry)
+                summaries.append(entry)
+            for _ in readable:  # finish the generator: stops the worker processes
+                pass
+            progress.clear()
+            stream.close(rules_of(summaries))
+    except OSError as e:
+        progress.clear()
+        error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
+        return EXIT_ERROR
+    finally:
+        close = getattr(readable, "close", None)
+        if close is not None:
+            close()  # after a write error: stop the worker processes
+    if unreadable:
+        return EXIT_ERROR
+    if failing({"models": summaries}, cfg) and not ns.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+@contextmanager
+def _stdout() -> Iterator[TextIO]:
+    yield sys.stdout
+    sys.stdout.flush()
 
 
 def repo_root() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from tpulint._version import __version__
 from tpulint.analysis import ModelReport
@@ -20,6 +20,11 @@ def document(results: Iterable["ModelReport | ModelFailure | dict[str, Any]"], c
     # A dict is an entry already built by model_entry (in a worker process of `tpulint -j N`).
     models = [r if isinstance(r, dict) else r.to_dict() if isinstance(r, ModelFailure) else model_entry(r)
               for r in results]
+    return {**header(config), "models": models, "rules": rules_of(models)}
+
+
+def header(config: Config) -> dict[str, Any]:
+    """The keys of the document that precede "models"."""
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "tpulint", "version": __version__},
@@ -29,9 +34,12 @@ def document(results: Iterable["ModelReport | ModelFailure | dict[str, Any]"], c
             "multiple_subgraphs": config.multiple_subgraphs,
             "intermediate_tensors": list(config.intermediate_tensors),
         },
-        "models": models,
-        "rules": rule_metadata(sorted({f["code"] for m in models for f in m["findings"]})),
     }
+
+
+def rules_of(models: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The document's "rules": the metadata of every rule that fired in `models`."""
+    return rule_metadata(sorted({f["code"] for m in models for f in m["findings"]}))
 
 
 def text(value: str) -> str:
@@ -85,26 +93,39 @@ def finding_entry(f: Finding) -> dict[str, Any]:
 
 
 def model_entry(r: ModelReport) -> dict[str, Any]:
-    ops = []
-    segments = []
-    blockers = []
+    return _entry(r, list(_op_entries(r, shared=True)))
+
+
+def streamed_entry(r: ModelReport) -> dict[str, Any]:
+    """model_entry(r) with "ops" as an iterator that builds each op's dict when it is consumed (for the streamed
+    JSON output: a 30,000-op model never has all its op dicts in memory at once). Not a plain document entry."""
+    return _entry(r, _op_entries(r, shared=False))
+
+
+def _op_entries(r: ModelReport, shared: bool) -> Iterator[dict[str, Any]]:
     for part, graph in zip(r.partitions, r.graphs):
         sg = graph.subgraph
         tensors = sg.tensors
+        operators = sg.operators
+        preds = graph.preds
         # One dict per tensor, shared by every op that reads or writes it (renderers never mutate the
         # document): a third fewer objects to build, to send back from `-j` workers, and to hold.
+        # A streamed entry builds them afresh: each op's dicts are garbage once the op is written.
         tensor_entries: dict[int, dict[str, Any]] = {}
 
         def tensor_entry(i: int) -> dict[str, Any]:
             entry = tensor_entries.get(i)
             if entry is None:
-                entry = tensor_entries[i] = _tensor(tensors[i])
+                entry = _tensor(tensors[i])
+                if shared:
+                    tensor_entries[i] = entry
             return entry
 
+        subgraph = sg.index
         for p in part.placements:
-            op = sg.operators[p.index]
-            ops.append({
-                "subgraph": sg.index,
+            op = operators[p.index]
+            yield {
+                "subgraph": subgraph,
                 "index": p.index,
                 "opcode": p.opcode,
                 "custom_code": p.custom_code,
@@ -116,8 +137,16 @@ def model_entry(r: ModelReport) -> dict[str, Any]:
                 "segment": p.segment,
                 "inputs": [tensor_entry(i) for i in op.inputs if i >= 0],
                 "outputs": [tensor_entry(i) for i in op.outputs],
-                "preds": list(graph.preds[p.index]),
-            })
+                "preds": list(preds[p.index]),
+            }
+
+
+def _entry(r: ModelReport, ops: "list[dict[str, Any]] | Iterator[dict[str, Any]]") -> dict[str, Any]:
+    segments = []
+    blockers = []
+    for part, graph in zip(r.partitions, r.graphs):
+        sg = graph.subgraph
+        tensors = sg.tensors
         for s in part.segments:
             segments.append({
                 "subgraph": sg.index, "index": s.index, "ops": list(s.ops),

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator, TextIO
 from tpulint.errors import ModelError
 
 _config: Any = None  # the Config of the run, set once per worker process
+_send: str = "entry"  # what a worker sends back per model (see analyze_paths)
 
 
 def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
@@ -31,17 +32,37 @@ def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
         gc.freeze()
 
 
-def _init_worker(config: Any) -> None:
-    global _config
+def _init_worker(config: Any, send: str = "entry") -> None:
+    global _config, _send
     _config = config
+    _send = send
 
 
 def _work(path: str) -> tuple[str, bytes | None, str | None]:
-    """In a worker: the model's JSON entry, marshalled (plain data; loads faster than unpickling)."""
-    from tpulint.report import model_entry
-
+    """In a worker: the model's JSON entry (or what `_send` asks for), marshalled (plain data; loads faster
+    than unpickling)."""
     path, report, problem = analyze_entry(path, _config)
-    return path, (marshal.dumps(model_entry(report)) if report is not None else None), problem
+    return path, (marshal.dumps(worker_result(report, _send)) if report is not None else None), problem
+
+
+def worker_result(report: Any, send: str) -> Any:
+    """What a worker sends back for one ModelReport: its JSON entry ("entry"); the entry without its op list
+    ("summary", for outputs that never read the ops); or (entry laid out as JSON text, entry without ops)
+    ("json": the parent only writes the text)."""
+    from tpulint.report import model_entry, streamed_entry
+
+    if send == "summary":
+        entry = streamed_entry(report)
+        entry["ops"] = []  # never built
+        return entry
+    entry = model_entry(report)
+    if send == "entry":
+        return entry
+    from tpulint.render.json import entry_text
+
+    text = entry_text(entry)
+    entry["ops"] = []
+    return text, entry
 
 
 def default_jobs() -> int:
@@ -51,11 +72,14 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1) -> Iterator[tuple[str, Any, str | None]]:
-    """(path, result, problem) per path, in input order; result is a ModelReport (jobs == 1) or its JSON entry.
+def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
+                  send: str = "entry") -> Iterator[tuple[str, Any, str | None]]:
+    """(path, result, problem) per path, in input order; result is a ModelReport (jobs == 1) or what
+    `worker_result(report, send)` makes of it.
 
-    With jobs > 1 the models are analysed in `jobs` processes; each worker sends back the plain JSON entry
-    (cheap to pickle), which `tpulint.report.document` accepts in place of a ModelReport.
+    With jobs > 1 the models are analysed in `jobs` processes; each worker sends back plain data (by
+    default the JSON entry, which `tpulint.report.document` accepts in place of a ModelReport), so that
+    the parent, which runs alone, has as little left to do as possible.
     """
     paths = list(paths)
     if jobs <= 0:
@@ -68,13 +92,15 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1) -> Iterator[
     import tpulint.analysis  # noqa: F401 - imported once here rather than in every forked worker
     import tpulint.checks  # noqa: F401
     import tpulint.report  # noqa: F401
+    if send == "json":
+        import tpulint.render.json  # noqa: F401
     from tpulint.model import gc_paused
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     chunk = max(1, min(16, len(paths) // (jobs * 4)))
     # Unpickling thousands of small dicts with the collector on costs 3x more than the unpickling itself.
-    with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config,)) as pool:
+    with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config, send)) as pool:
         for path, entry, problem in pool.imap(_work, paths, chunksize=chunk):
             yield path, (marshal.loads(entry) if entry is not None else None), problem
 

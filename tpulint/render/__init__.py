@@ -18,6 +18,10 @@ FORMATS = {
     "model-explorer": "model_explorer",
 }
 
+# Formats whose renderer reads no model's "ops" (only its path, summary and findings): `tpulint -j N`
+# workers leave the op list out of the entries they send back for these.
+SUMMARY_ONLY = frozenset({"concise", "github", "sarif"})
+
 
 @dataclass(frozen=True, slots=True)
 class RenderOptions:

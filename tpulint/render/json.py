@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable, Iterator
 
 # ensure_ascii keeps the output 7-bit; names were decoded with backslashreplace, so no lone surrogates exist.
 # Without `indent` the encoder runs in C: `indent=2` made a 30,000-op report take seconds and ~380 MiB.
@@ -23,3 +23,74 @@ def _layout(value: Any, level: int) -> str:
     if isinstance(value, list) and any(isinstance(x, (dict, list)) for x in value):
         return "[\n" + ",\n".join(pad + _layout(x, level + 1) for x in value) + "\n" + "  " * level + "]"
     return _compact(value)
+
+
+_MODEL_LEVEL = 2  # document -> "models" -> entry
+
+
+def entry_text(entry: dict[str, Any]) -> str:
+    """One model entry laid out as `render` lays it out inside the document (what a `-j` worker sends back)."""
+    return _layout(entry, _MODEL_LEVEL)
+
+
+class Stream:
+    """`render(doc)` written piece by piece, so a report never has to be held whole: the document's head,
+    then each model entry as it is ready, then the rules. The bytes are exactly those of `render`.
+
+    An entry is a dict, or the text `entry_text` made of one (in a worker process). A dict's values may be
+    iterators of dicts (tpulint.report.streamed_entry's "ops"): each item is laid out and written as it comes.
+    """
+
+    def __init__(self, head: dict[str, Any], write: Callable[[str], object], flush_at: int = 1 << 16) -> None:
+        self._out = write
+        self._parts: list[str] = []
+        self._size = 0
+        self._flush_at = flush_at
+        self.count = 0
+        self._write("{\n" + "".join(f"  {_compact(k)}: {_layout(v, 1)},\n" for k, v in head.items())
+                    + f"  {_compact('models')}: ")
+
+    def _write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= self._flush_at:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self._out("".join(self._parts))
+            self._parts.clear()
+            self._size = 0
+
+    def entry(self, entry: "dict[str, Any] | str") -> None:
+        self._write("[\n    " if not self.count else ",\n    ")
+        self.count += 1
+        if isinstance(entry, str):
+            self._write(entry)
+            return
+        level = _MODEL_LEVEL
+        pad = "  " * (level + 1)
+        self._write("{\n")
+        for n, (key, value) in enumerate(entry.items()):
+            self._write((",\n" if n else "") + f"{pad}{_compact(key)}: ")
+            if isinstance(value, Iterator):
+                self._items(value, level + 1)
+            else:
+                self._write(_layout(value, level + 1))
+        self._write("\n" + "  " * level + "}")
+
+    def _items(self, items: Iterator[Any], level: int) -> None:
+        """What _layout writes for a list of dicts or lists (the only kind an entry's iterators yield)."""
+        pad = "  " * (level + 1)
+        first = next(items, None)
+        if first is None:
+            self._write("[]")
+            return
+        self._write("[\n" + pad + _layout(first, level + 1))
+        for item in items:
+            self._write(",\n" + pad + _layout(item, level + 1))
+        self._write("\n" + "  " * level + "]")
+
+    def close(self, rules: dict[str, Any]) -> None:
+        self._write(("\n  ]" if self.count else "[]") + f",\n  {_compact('rules')}: {_layout(rules, 1)}\n}}\n")
+        self.flush()
