@@ -26,6 +26,7 @@ compiled models in the real-compiler corpus (`python bench/memory.py ../shared/c
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from math import prod
 from typing import Any, Iterable, NamedTuple, Sequence
 
 from tpulint.graph import Graph
@@ -226,13 +227,16 @@ def largest_activation(sg: Subgraph, ops: Iterable[int]) -> tuple[str, int] | No
         seen.update(op.outputs)
     seen.discard(-1)
     best: tuple[str, int] | None = None
+    best_size = -1
     tensors = sg.tensors
+    itemsize = _ITEMSIZE
     for i in sorted(seen):
         t = tensors[i]
         if not t.data_size:
-            size = tensor_bytes(t)
-            if best is None or size > best[1]:
-                best = (t.name, size)
+            shape = t.shape  # tensor_bytes(t), inlined: this visits every tensor of the model
+            size = (prod(shape) if shape and min(shape) >= 1 else t.elements) * itemsize.get(t.dtype, 1)
+            if size > best_size:
+                best, best_size = (t.name, size), size
     return best
 
 

@@ -105,7 +105,7 @@ class Context:
                 if dtype not in allowed:
                     f = F_INT16 if dtype == "int16" else F_DTYPE
                 n = len(shape)
-                if n > keep and any(d > 1 for d in shape[:-keep]):
+                if n > keep and max(shape[:-keep], default=0) > 1:
                     f |= F_RANK
                 if (shape[-1] * shape[-2] if n >= 2 else shape[0] if n else 1) > limit:
                     f |= F_ROW
