@@ -153,15 +153,17 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
     weights = None
     if code in _WEIGHTED and len(inputs) > 1 and inputs[1] >= 0:  # TRANSPOSE_CONV: (shape, weights, input)
         weights = tensors[inputs[1]]
-    if weights is not None and weights.is_constant and len(weights.shape) >= 2:
+    if weights is not None and weights.data_size and len(weights.shape) >= 2:
         shape = weights.shape
+        inner = shape[1:-1]
+        kernel = prod(inner) if not inner or min(inner) >= 1 else _product(inner)
         if code == "DEPTHWISE_CONV_2D":
-            channels, row = shape[-1], _product(shape[1:-1])
+            channels, row = shape[-1], kernel
         else:
             channels = shape[0]
-            row = _product(shape[1:-1]) * _round_up(shape[-1], LANES)
+            row = kernel * -(-shape[-1] // LANES) * LANES  # _round_up(depth, LANES), inlined (one call per op)
         per_channel = CONV_CHANNEL_BYTES if code in _CONV else FC_CHANNEL_BYTES
-        size = _round_up(_round_up(channels, LANES) * (row + per_channel), ALIGN)
+        size = _round_up(-(-channels // LANES) * LANES * (row + per_channel), ALIGN)
         return LayerParams(sg.index, op_index, code, size, row)
     if code == "UNIDIRECTIONAL_SEQUENCE_LSTM":
         size, row = 0, 0
