@@ -63,7 +63,7 @@ def analyze(path: str | os.PathLike[str], config: Config | None = None, **option
     """
     cfg = merge(config or Config(), **options)
     path = os.fspath(path)
-    with gc_paused():
+    with gc_paused(promote=True):
         return analyze_model(read_model(path), cfg)
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Iterator, Sequence
 
 from tpulint._version import __version__
 from tpulint.errors import TpulintError
@@ -142,12 +142,12 @@ def write_atomically(path: str, text: str) -> None:
 
 
 @contextmanager
-def atomic_output(path: str) -> Iterator[TextIO]:
-    """A text file that replaces `path` only once the block completes; removed if anything fails."""
+def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
+    """A file (text, or binary) that replaces `path` only once the block completes; removed if anything fails."""
     folder = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="\n") as f:
             yield f
         os.replace(tmp, path)
     except BaseException:
@@ -275,8 +275,8 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
     readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs, "json"))
     progress = Progress(len(found))
     try:
-        with atomic_output(ns.output) if ns.output else _stdout() as out:
-            stream = Stream(header(cfg), out.write)
+        with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
+            stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
             for done, (path, problem) in enumerate(found, 1):
                 if problem is None:
                     path, result, problem = next(readable)
@@ -318,9 +318,16 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
 
 
 @contextmanager
-def _stdout() -> Iterator[TextIO]:
-    yield sys.stdout
+def _stdout() -> Iterator[Any]:
+    """The binary stdout when there is one (the JSON stream is written as bytes), else sys.stdout."""
+    binary = getattr(sys.stdout, "buffer", None)
     sys.stdout.flush()
+    if binary is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    yield binary
+    binary.flush()
 
 
 def repo_root() -> str:

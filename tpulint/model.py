@@ -226,16 +226,17 @@ def read_model_bytes(data: bytes, path: str = "<bytes>") -> Model:
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(promote: bool = False) -> Iterator[None]:
     """Pause the cyclic garbage collector while building large acyclic structures (restored on exit).
 
     Reading a 30,000-op model allocates ~300,000 objects, none in a reference cycle; with the collector
     running, its full collections make reading superlinear in the model size (+60% at 30,000 ops).
 
-    On exit the objects still alive are moved to the oldest generation (gc.freeze + gc.unfreeze: a list
-    splice, no traversal), where surviving two collections would have put them anyway: otherwise the first
-    allocation after the pause runs a young collection over every one of them (5% of a whole analysis).
-    Skipped when the caller has frozen objects of its own, whose state unfreeze would change.
+    `promote`: on exit, move the objects still alive to the oldest generation (gc.freeze + gc.unfreeze: a
+    list splice, no traversal), where surviving two collections would have put them anyway; otherwise the
+    first allocation after the pause runs a young collection over every one of them (5% of an analysis).
+    Skipped when the process has frozen objects of its own, whose state unfreeze would change (counting
+    them walks them: a caller that freezes after each model, like tpulint.runner, leaves `promote` off).
     """
     if not gc.isenabled():
         yield
@@ -244,7 +245,7 @@ def gc_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        if not gc.get_freeze_count():
+        if promote and not gc.get_freeze_count():
             gc.freeze()
             gc.unfreeze()
         gc.enable()

@@ -23,13 +23,15 @@ def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
 
     try:
         with gc_paused():
-            return path, analyze_model(read_model(path), config), None
+            report = analyze_model(read_model(path), config)
+            # The CLI may keep every report until the document is built: move them out of the collector's
+            # sight, or each later collection rescans all earlier models (quadratic in the number of models).
+            # Frozen before the collector resumes, which would otherwise first run over the whole model.
+            gc.freeze()
+            return path, report, None
     except ModelError as e:
-        return path, None, str(e)
-    finally:
-        # The CLI keeps every report until the document is built: move them out of the collector's sight,
-        # or each later collection rescans all earlier models (quadratic in the number of models).
         gc.freeze()
+        return path, None, str(e)
 
 
 def _init_worker(config: Any, send: str = "entry") -> None:
@@ -42,13 +44,19 @@ def _work(path: str) -> tuple[str, bytes | None, str | None]:
     """In a worker: the model's JSON entry (or what `_send` asks for), marshalled (plain data; loads faster
     than unpickling)."""
     path, report, problem = analyze_entry(path, _config)
-    return path, (marshal.dumps(worker_result(report, _send)) if report is not None else None), problem
+    if report is None:
+        return path, None, problem
+    result = worker_result(report, _send)
+    if _send == "json":  # the laid-out text travels as bytes, outside marshal: one copy less each way
+        text, entry = result
+        return path, (text.encode(), marshal.dumps(entry)), problem
+    return path, marshal.dumps(result), problem
 
 
 def worker_result(report: Any, send: str) -> Any:
     """What a worker sends back for one ModelReport: its JSON entry ("entry"); the entry without its op list
     ("summary", for outputs that never read the ops); or (entry laid out as JSON text, entry without ops)
-    ("json": the parent only writes the text)."""
+    ("json": the parent only writes the text, which reaches it as UTF-8 bytes)."""
     from tpulint.report import model_entry, streamed_entry
 
     if send == "summary":
@@ -102,7 +110,12 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
     with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config, send)) as pool:
         for results in pool.imap(_work_batch, batches(paths, jobs)):
             for path, entry, problem in results:
-                yield path, (marshal.loads(entry) if entry is not None else None), problem
+                if entry is None:
+                    yield path, None, problem
+                elif send == "json":
+                    yield path, (entry[0], marshal.loads(entry[1])), problem
+                else:
+                    yield path, marshal.loads(entry), problem
 
 
 def batches(paths: list[str], jobs: int, largest: int = 32) -> list[list[str]]:

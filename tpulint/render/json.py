@@ -7,7 +7,19 @@ from typing import Any, Callable, Iterator
 
 # ensure_ascii keeps the output 7-bit; names were decoded with backslashreplace, so no lone surrogates exist.
 # Without `indent` the encoder runs in C: `indent=2` made a 30,000-op report take seconds and ~380 MiB.
-_compact = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": ")).encode
+_encoder = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "))
+_compact = _encoder.encode
+try:  # the C encoder JSONEncoder.encode builds anew for every value, built once (one call per op line)
+    from _json import make_encoder as _make_encoder
+
+    # markers=None: no cycle check (a document is a tree; shared tensor dicts are not cycles)
+    _c_encode = _make_encoder(None, _encoder.default, json.encoder.encode_basestring_ascii, None,
+                              _encoder.key_separator, _encoder.item_separator, False, False, True)
+
+    def _compact(value: Any) -> str:  # noqa: F811 - same output as JSONEncoder.encode, a third of the cost
+        return "".join(_c_encode(value, 0))
+except ImportError:  # pragma: no cover - a Python without the C accelerator
+    pass
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
@@ -41,8 +53,10 @@ class Stream:
     iterators of dicts (tpulint.report.streamed_entry's "ops"): each item is laid out and written as it comes.
     """
 
-    def __init__(self, head: dict[str, Any], write: Callable[[str], object], flush_at: int = 1 << 16) -> None:
-        self._out = write
+    def __init__(self, head: dict[str, Any], write: Callable[[Any], object], binary: bool = False,
+                 flush_at: int = 1 << 16) -> None:
+        self._out = write  # takes str, or (binary) the UTF-8 bytes of the text -- ASCII, as the encoder escapes
+        self._binary = binary
         self._parts: list[str] = []
         self._size = 0
         self._flush_at = flush_at
@@ -58,13 +72,19 @@ class Stream:
 
     def flush(self) -> None:
         if self._parts:
-            self._out("".join(self._parts))
+            text = "".join(self._parts)
+            self._out(text.encode() if self._binary else text)
             self._parts.clear()
             self._size = 0
 
-    def entry(self, entry: "dict[str, Any] | str") -> None:
+    def entry(self, entry: "dict[str, Any] | str | bytes") -> None:
+        """Write one model entry: a dict, or the text of one laid out by `entry_text` (str, or UTF-8 bytes)."""
         self._write("[\n    " if not self.count else ",\n    ")
         self.count += 1
+        if isinstance(entry, bytes):  # a worker's laid-out entry: straight to the output, no copy
+            self.flush()
+            self._out(entry if self._binary else entry.decode())
+            return
         if isinstance(entry, str):
             self._write(entry)
             return
