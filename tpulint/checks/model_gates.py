@@ -271,3 +271,38 @@ def op_version_uncertain(ctx: ModelContext) -> list[Hit]:
                                 f"{profile.compiler}", "compile once to confirm, or convert with TF <= "
                                 f"{_release(profile.accepts_tf)}", op=op, subgraph=g.subgraph.index))
     return hits
+
+
+@rule("TPU008", "unwritten-tensor", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.NONE, scope="model")
+def unwritten_tensor(ctx: ModelContext) -> list[Hit]:
+    """An operator reads a tensor that no operator writes and that is neither a model input nor a constant.
+
+    ## Why it matters
+    Such a tensor has no defined value: the TFLite interpreter reads uninitialized memory, and the compiler,
+    which first loads the model into a TFLite interpreter, may refuse it or compile a graph that computes
+    garbage. It usually means the file was edited by hand or cut with a tool that dropped the producing op
+    or forgot to list the tensor as an input.
+
+    ## How to fix
+    Re-export the model, or list the tensor among the subgraph's inputs if it is meant to be fed.
+
+    ## Example
+    A RELU reading tensor `features`, which no op produces and which is not in the subgraph's inputs.
+
+    ## Sources
+    TFLite schema (subgraph inputs, buffers); no compiler log shows this case, hence the heuristic confidence
+    and no effect on the predicted placement.
+    """
+    hits: list[Hit] = []
+    for g in ctx.graphs:
+        sg = g.subgraph
+        seen: set[int] = set()
+        for op_index, t in g.unwritten_reads:
+            if t in seen:
+                continue
+            seen.add(t)
+            hits.append(Hit(f"op {op_index} {sg.operators[op_index].name} reads {sg.tensors[t].name!r}, which no op "
+                            "writes and which is not a model input", "re-export the model, or make the tensor an input",
+                            op=sg.operators[op_index], subgraph=sg.index, tensor=t))
+    return hits
