@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 
-from tpulint.checks._base import CONTROL_FLOW, Hit, ModelContext, WEIGHTED
+from tpulint.checks._base import CONTROL_FLOW, WEIGHTED, Hit, ModelContext
 from tpulint.findings import MODEL_REJECTED, Confidence, Effect, Severity
+from tpulint.graph import Graph
+from tpulint.model import Operator
 from tpulint.registry import rule
 
 _gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL_REJECTED, scope="model")
@@ -13,6 +16,17 @@ _gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL
 
 def _release(r: tuple[int, int]) -> str:
     return f"{r[0]}.{r[1]}"
+
+
+def _distinct_op_versions(ctx: ModelContext) -> Iterator[tuple[Graph, Operator, tuple[int, int] | None]]:
+    """(graph, first op, first TF release emitting it) for each distinct builtin (opcode, version) per subgraph."""
+    for g in ctx.graphs:
+        seen: set[tuple[str, int]] = set()
+        for op in g.subgraph.operators:
+            key = (op.opcode, op.version)
+            if key not in seen and op.opcode != "CUSTOM":
+                seen.add(key)
+                yield g, op, ctx.profile.tf_release(op.opcode, op.version)
 
 
 @_gate("TPU001", "op-version-unsupported", confidence=Confidence.OBSERVED)
@@ -39,21 +53,14 @@ def op_version_unsupported(ctx: ModelContext) -> list[Hit]:
     """
     profile = ctx.profile
     hits: list[Hit] = []
-    for g in ctx.graphs:
-        seen: set[tuple[str, int]] = set()
-        for op in g.subgraph.operators:
-            key = (op.opcode, op.version)
-            if key in seen or op.opcode == "CUSTOM":
-                continue
-            seen.add(key)
-            release = profile.tf_release(op.opcode, op.version)
-            if release is not None and release >= profile.rejects_tf:
-                hits.append(Hit(
-                    f"{op.opcode} version {op.version} (first emitted by TF {_release(release)}) is unknown to "
-                    f"compiler {profile.compiler}: \"Didn't find op for builtin opcode '{op.opcode}' version "
-                    f"'{op.version}'\"",
-                    f"convert with TF <= {_release(profile.accepts_tf)} so {op.opcode} is emitted at an older version",
-                    op=op, subgraph=g.subgraph.index))
+    for g, op, release in _distinct_op_versions(ctx):
+        if release is not None and release >= profile.rejects_tf:
+            hits.append(Hit(
+                f"{op.opcode} version {op.version} (first emitted by TF {_release(release)}) is unknown to "
+                f"compiler {profile.compiler}: \"Didn't find op for builtin opcode '{op.opcode}' version "
+                f"'{op.version}'\"",
+                f"convert with TF <= {_release(profile.accepts_tf)} so {op.opcode} is emitted at an older version",
+                op=op, subgraph=g.subgraph.index))
     return hits
 
 
@@ -255,21 +262,16 @@ def op_version_uncertain(ctx: ModelContext) -> list[Hit]:
     """
     profile = ctx.profile
     hits: list[Hit] = []
-    for g in ctx.graphs:
-        seen: set[tuple[str, int]] = set()
-        for op in g.subgraph.operators:
-            key = (op.opcode, op.version)
-            if key in seen or op.opcode == "CUSTOM" or op.opcode.startswith("UNKNOWN"):
-                continue
-            seen.add(key)
-            release = profile.tf_release(op.opcode, op.version)
-            if release is None and op.version > 1 and op.opcode in profile.op_versions:
-                hits.append(Hit(f"{op.opcode} version {op.version} is newer than tpulint's version table",
-                                "compile once to confirm the compiler parses it", op=op, subgraph=g.subgraph.index))
-            elif release is not None and profile.accepts_tf < release < profile.rejects_tf:
-                hits.append(Hit(f"{op.opcode} version {op.version} (TF {_release(release)}) may not parse on compiler "
-                                f"{profile.compiler}", "compile once to confirm, or convert with TF <= "
-                                f"{_release(profile.accepts_tf)}", op=op, subgraph=g.subgraph.index))
+    for g, op, release in _distinct_op_versions(ctx):
+        if op.opcode.startswith("UNKNOWN"):
+            continue
+        if release is None and op.version > 1 and op.opcode in profile.op_versions:
+            hits.append(Hit(f"{op.opcode} version {op.version} is newer than tpulint's version table",
+                            "compile once to confirm the compiler parses it", op=op, subgraph=g.subgraph.index))
+        elif release is not None and profile.accepts_tf < release < profile.rejects_tf:
+            hits.append(Hit(f"{op.opcode} version {op.version} (TF {_release(release)}) may not parse on compiler "
+                            f"{profile.compiler}", "compile once to confirm, or convert with TF <= "
+                            f"{_release(profile.accepts_tf)}", op=op, subgraph=g.subgraph.index))
     return hits
 
 
