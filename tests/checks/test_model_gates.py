@@ -107,6 +107,26 @@ def slice_v2() -> ModelBuilder:
     return strided_slice(2)
 
 
+def reads_unwritten() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8", quant=Q)
+    b.tensor("y", [1, 4], "int8", quant=Q)
+    b.tensor("orphan", [1, 4], "int8", quant=Q)
+    b.tensor("z", [1, 4], "int8", quant=Q)
+    b.op("RELU", ["x"], ["y"])
+    b.op("ADD", ["y", "orphan"], ["z"])  # op 1 reads "orphan": no producer, not an input
+    return b.io(["x"], ["z"])
+
+
+def reads_input_and_constant() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8", quant=Q)
+    b.tensor("c", [1, 4], "int8", quant=Q, data=np.ones(4, np.int8))
+    b.tensor("z", [1, 4], "int8", quant=Q)
+    b.op("ADD", ["x", "c"], ["z"])
+    return b.io(["x"], ["z"])
+
+
 CASES = [
     bad("TPU001", conv_v6_model, 0),  # reported once per opcode and version, at its first op
     good("TPU001", conv_v3_model),
@@ -125,6 +145,8 @@ CASES = [
     good("TPU006", static_model),
     bad("TPU007", slice_v6, 0),
     good("TPU007", slice_v2),
+    bad("TPU008", reads_unwritten, 1),
+    good("TPU008", reads_input_and_constant),
 ]
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 
-from tpulint.checks._base import CONTROL_FLOW, Hit, ModelContext, WEIGHTED
+from tpulint.checks._base import CONTROL_FLOW, WEIGHTED, Hit, ModelContext
 from tpulint.findings import MODEL_REJECTED, Confidence, Effect, Severity
+from tpulint.graph import Graph
+from tpulint.model import Operator
 from tpulint.registry import rule
 
 _gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL_REJECTED, scope="model")
@@ -13,6 +16,17 @@ _gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL
 
 def _release(r: tuple[int, int]) -> str:
     return f"{r[0]}.{r[1]}"
+
+
+def _distinct_op_versions(ctx: ModelContext) -> Iterator[tuple[Graph, Operator, tuple[int, int] | None]]:
+    """(graph, first op, first TF release emitting it) for each distinct builtin (opcode, version) per subgraph."""
+    for g in ctx.graphs:
+        seen: set[tuple[str, int]] = set()
+        for op in g.subgraph.operators:
+            key = (op.opcode, op.version)
+            if key not in seen and op.opcode != "CUSTOM":
+                seen.add(key)
+                yield g, op, ctx.profile.tf_release(op.opcode, op.version)
 
 
 @_gate("TPU001", "op-version-unsupported", confidence=Confidence.OBSERVED)
@@ -39,21 +53,14 @@ def op_version_unsupported(ctx: ModelContext) -> list[Hit]:
     """
     profile = ctx.profile
     hits: list[Hit] = []
-    for g in ctx.graphs:
-        seen: set[tuple[str, int]] = set()
-        for op in g.subgraph.operators:
-            key = (op.opcode, op.version)
-            if key in seen or op.opcode == "CUSTOM":
-                continue
-            seen.add(key)
-            release = profile.tf_release(op.opcode, op.version)
-            if release is not None and release >= profile.rejects_tf:
-                hits.append(Hit(
-                    f"{op.opcode} version {op.version} (first emitted by TF {_release(release)}) is unknown to "
-                    f"compiler {profile.compiler}: \"Didn't find op for builtin opcode '{op.opcode}' version "
-                    f"'{op.version}'\"",
-                    f"convert with TF <= {_release(profile.accepts_tf)} so {op.opcode} is emitted at an older version",
-                    op=op, subgraph=g.subgraph.index))
+    for g, op, release in _distinct_op_versions(ctx):
+        if release is not None and release >= profile.rejects_tf:
+            hits.append(Hit(
+                f"{op.opcode} version {op.version} (first emitted by TF {_release(release)}) is unknown to "
+                f"compiler {profile.compiler}: \"Didn't find op for builtin opcode '{op.opcode}' version "
+                f"'{op.version}'\"",
+                f"convert with TF <= {_release(profile.accepts_tf)} so {op.opcode} is emitted at an older version",
+                op=op, subgraph=g.subgraph.index))
     return hits
 
 
@@ -255,19 +262,49 @@ def op_version_uncertain(ctx: ModelContext) -> list[Hit]:
     """
     profile = ctx.profile
     hits: list[Hit] = []
+    for g, op, release in _distinct_op_versions(ctx):
+        if op.opcode.startswith("UNKNOWN"):
+            continue
+        if release is None and op.version > 1 and op.opcode in profile.op_versions:
+            hits.append(Hit(f"{op.opcode} version {op.version} is newer than tpulint's version table",
+                            "compile once to confirm the compiler parses it", op=op, subgraph=g.subgraph.index))
+        elif release is not None and profile.accepts_tf < release < profile.rejects_tf:
+            hits.append(Hit(f"{op.opcode} version {op.version} (TF {_release(release)}) may not parse on compiler "
+                            f"{profile.compiler}", "compile once to confirm, or convert with TF <= "
+                            f"{_release(profile.accepts_tf)}", op=op, subgraph=g.subgraph.index))
+    return hits
+
+
+@rule("TPU008", "unwritten-tensor", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.NONE, scope="model")
+def unwritten_tensor(ctx: ModelContext) -> list[Hit]:
+    """An operator reads a tensor that no operator writes and that is neither a model input nor a constant.
+
+    ## Why it matters
+    Such a tensor has no defined value: the TFLite interpreter reads uninitialized memory, and the compiler,
+    which first loads the model into a TFLite interpreter, may refuse it or compile a graph that computes
+    garbage. It usually means the file was edited by hand or cut with a tool that dropped the producing op
+    or forgot to list the tensor as an input.
+
+    ## How to fix
+    Re-export the model, or list the tensor among the subgraph's inputs if it is meant to be fed.
+
+    ## Example
+    A RELU reading tensor `features`, which no op produces and which is not in the subgraph's inputs.
+
+    ## Sources
+    TFLite schema (subgraph inputs, buffers); no compiler log shows this case, hence the heuristic confidence
+    and no effect on the predicted placement.
+    """
+    hits: list[Hit] = []
     for g in ctx.graphs:
-        seen: set[tuple[str, int]] = set()
-        for op in g.subgraph.operators:
-            key = (op.opcode, op.version)
-            if key in seen or op.opcode == "CUSTOM" or op.opcode.startswith("UNKNOWN"):
+        sg = g.subgraph
+        seen: set[int] = set()
+        for op_index, t in g.unwritten_reads:
+            if t in seen:
                 continue
-            seen.add(key)
-            release = profile.tf_release(op.opcode, op.version)
-            if release is None and op.version > 1 and op.opcode in profile.op_versions:
-                hits.append(Hit(f"{op.opcode} version {op.version} is newer than tpulint's version table",
-                                "compile once to confirm the compiler parses it", op=op, subgraph=g.subgraph.index))
-            elif release is not None and profile.accepts_tf < release < profile.rejects_tf:
-                hits.append(Hit(f"{op.opcode} version {op.version} (TF {_release(release)}) may not parse on compiler "
-                                f"{profile.compiler}", "compile once to confirm, or convert with TF <= "
-                                f"{_release(profile.accepts_tf)}", op=op, subgraph=g.subgraph.index))
+            seen.add(t)
+            hits.append(Hit(f"op {op_index} {sg.operators[op_index].name} reads {sg.tensors[t].name!r}, which no op "
+                            "writes and which is not a model input", "re-export the model, or make the tensor an input",
+                            op=sg.operators[op_index], subgraph=sg.index, tensor=t))
     return hits
