@@ -1,0 +1,134 @@
+"""The streamed JSON output and the -j transport: byte for byte what rendering the whole document gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from pathlib import Path
+
+import pytest
+from render_support import copy_fixtures
+
+from tpulint import cli
+from tpulint.analysis import analyze_model
+from tpulint.config import Config
+from tpulint.model import Operator, Quantization, Tensor, _new_operator, _new_tensor, fast_constructor, read_model
+from tpulint.render.json import Stream, entry_text, render
+from tpulint.report import ModelFailure, document, header, model_entry, rules_of, streamed_entry
+from tpulint.runner import batches, worker_result
+
+MODELS = ("broken_chain.tflite", "int8_cnn.tflite", "float_model.tflite", "custom_op.tflite")
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    copy_fixtures(tmp_path, MODELS)
+    (tmp_path / "truncated.tflite").write_bytes((tmp_path / "int8_cnn.tflite").read_bytes()[:100])
+    return tmp_path
+
+
+def whole_document(paths: list[str]) -> str:
+    """The reference: every report built, then the document rendered in one piece."""
+    cfg = Config()
+    results: list[object] = []
+    for p in paths:
+        try:
+            results.append(analyze_model(read_model(p), cfg))
+        except Exception as e:  # noqa: BLE001 - the CLI's ModelError, as a failed entry
+            results.append(ModelFailure(p, str(e)))
+    return render(document(results, cfg))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_streamed_json_is_the_rendered_document(models, capsysbinary, jobs) -> None:
+    paths = [*MODELS, "truncated.tflite"]
+    assert cli.main(["--isolated", "--format", "json", "-j", jobs, *paths]) == 2
+    out = capsysbinary.readouterr()
+    assert out.out.decode() == whole_document(paths)
+    assert out.err.decode().startswith("tpulint: truncated.tflite: ")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_streamed_json_to_a_file(models, capsys, jobs) -> None:
+    assert cli.main(["--isolated", "--format", "json", "-j", jobs, "-o", "out.json", *MODELS]) == 1
+    assert Path("out.json").read_text() == whole_document(list(MODELS))
+    assert not [p.name for p in models.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_streamed_json_with_a_text_only_stdout(models, monkeypatch) -> None:
+    """A stdout without a binary buffer (an embedding application's StringIO) gets the same text."""
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    assert cli.main(["--isolated", "--format", "json", "int8_cnn.tflite"]) == 0
+    assert out.getvalue() == whole_document(["int8_cnn.tflite"])
+
+
+def test_no_models_streams_an_empty_list(models, capsysbinary) -> None:
+    assert cli.main(["--isolated", "--format", "json", "missing.tflite"]) == 2
+    text = capsysbinary.readouterr().out.decode()
+    assert text == render(document([ModelFailure("missing.tflite", "no such file")], Config()))
+    parts: list[str] = []
+    stream = Stream(header(Config()), parts.append)
+    stream.close(rules_of([]))
+    assert "".join(parts) == render(document([], Config()))
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_stream_takes_dicts_lazy_ops_and_laid_out_entries(models, binary) -> None:
+    cfg = Config()
+    reports = [analyze_model(read_model(p), cfg) for p in MODELS]
+    parts: list[object] = []
+    stream = Stream(header(cfg), parts.append, binary=binary, flush_at=100)  # many small flushes
+    stream.entry(streamed_entry(reports[0]))  # "ops" an iterator
+    stream.entry(model_entry(reports[1]))  # a plain entry
+    stream.entry(entry_text(model_entry(reports[2])))  # laid out by a worker, as text
+    stream.entry(entry_text(model_entry(reports[3])).encode())  # ... and as bytes
+    stream.close(rules_of([model_entry(r) for r in reports]))
+    text = b"".join(parts).decode() if binary else "".join(parts)  # type: ignore[arg-type]
+    assert text == render(document(reports, cfg))
+
+
+def test_worker_results(models) -> None:
+    report = analyze_model(read_model("broken_chain.tflite"), Config())
+    entry = model_entry(report)
+    assert worker_result(report, "entry") == entry
+    assert worker_result(report, "summary") == {**entry, "ops": []}
+    text, summary = worker_result(report, "json")
+    assert text == entry_text(entry) and summary == {**entry, "ops": []}
+
+
+def test_summary_entries_render_like_full_ones(models) -> None:
+    """-j sends the concise, github and sarif renderers entries without ops: they must not read them."""
+    from tpulint.render import SUMMARY_ONLY, RenderOptions
+    from tpulint.render import render as render_format
+
+    cfg = Config()
+    reports = [analyze_model(read_model(p), cfg) for p in MODELS]
+    full = document(reports, cfg)
+    light = document([worker_result(r, "summary") for r in reports], cfg)
+    for fmt in sorted(SUMMARY_ONLY):
+        options = RenderOptions(format=fmt, root=str(models))
+        assert render_format(light, options) == render_format(full, options)
+
+
+@pytest.mark.parametrize(("n", "jobs"), [(1, 2), (7, 2), (500, 2), (500, 3), (40, 8)])
+def test_batches_cover_every_path_in_order_and_shrink(n, jobs) -> None:
+    paths = [f"m{i}" for i in range(n)]
+    cut = batches(paths, jobs)
+    assert [p for b in cut for p in b] == paths
+    sizes = [len(b) for b in cut]
+    assert max(sizes) <= 32 and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+
+
+def test_fast_constructors_build_the_frozen_dataclass() -> None:
+    q = fast_constructor(Quantization)((0.5,), (0,), 0)
+    t = _new_tensor(3, "x", "int8", (1, 4), None, q, 2, 16, False)
+    assert type(t) is Tensor and type(q) is Quantization
+    assert t == Tensor(3, "x", "int8", (1, 4), None, Quantization((0.5,), (0,), 0), 2, 16, False)
+    assert hash(t) == hash(Tensor(3, "x", "int8", (1, 4), None, Quantization((0.5,), (0,), 0), 2, 16, False))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        t.name = "y"  # type: ignore[misc]
+    op = _new_operator(0, "ADD", 1, (0, 1), (2,), None, {}, (), None)
+    assert op == Operator(0, "ADD", 1, (0, 1), (2,))
+    assert dataclasses.replace(op, index=5).index == 5
