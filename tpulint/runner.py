@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import marshal
-import multiprocessing
 import os
 import sys
 import time
@@ -103,6 +102,8 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
     if send == "json":
         import tpulint.render.json  # noqa: F401
     from tpulint.model import gc_paused
+
+    import multiprocessing  # 7 ms of imports (pickle, socket, hashlib): only when there are workers
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
