@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.clear()
         error(f"{path}: {problem}")
         unreadable = True
-        results.append(ModelFailure(path, problem))
+        results.append(ModelFailure(path, problem or "cannot be analysed"))
     for _ in readable:  # finish the generator: stops the worker processes
         pass
     progress.clear()
@@ -295,7 +295,7 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                 progress.clear()
                 error(f"{path}: {problem}")
                 unreadable = True
-                entry = ModelFailure(path, problem).to_dict()
+                entry = ModelFailure(path, problem or "cannot be analysed").to_dict()
                 stream.entry(entry)
                 summaries.append(entry)
             for _ in readable:  # finish the generator: stops the worker processes

@@ -70,7 +70,7 @@ def _path_matches(path: str, pattern: str) -> bool:
         os.path.basename(path), pattern)
 
 
-_KEYS = {
+_KEYS: dict[str, type | tuple[type, ...]] = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
     "runtime-version": int,
@@ -114,7 +114,7 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
                              f"got {type(value).__name__}")
         name = key.replace("-", "_")
         if key == "per-file-ignores":
-            value = tuple((str(k), tuple(str(c) for c in v)) for k, v in value.items())
+            value = tuple((str(k), tuple(str(c) for c in v)) for k, v in table[key].items())
         elif isinstance(value, list):
             value = tuple(str(v) for v in value)
         changes[name] = value

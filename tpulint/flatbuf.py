@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import struct
 from operator import itemgetter
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tpulint.errors import ModelError
+
+if TYPE_CHECKING:
+    import mmap
 
 _U32 = struct.Struct("<I").unpack_from
 _I32 = struct.Struct("<i").unpack_from
@@ -15,7 +18,7 @@ _U16 = struct.Struct("<H").unpack_from
 _HH = struct.Struct("<HH").unpack_from
 _FORMAT_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "q": 8, "Q": 8, "f": 4, "d": 8}
 _VECTOR_STRUCTS: dict[tuple[str, int], Callable] = {}
-_SHARED_PLANS: dict[tuple["Layout", bytes], tuple] = {}
+_SHARED_PLANS: dict[tuple["Layout", Any], tuple] = {}  # keyed by the raw vtable bytes
 
 COLD_FILE_SIZE = 16 << 20  # files larger than this read their weight-sized regions with pread (Reader.cold)
 OFFSET = "o"  # a Layout code: a uoffset (table, vector or string); decoded as the relative offset, 0 when absent
@@ -136,7 +139,7 @@ class Reader:
 
     __slots__ = ("data", "size", "what", "budget", "fd", "_vtables", "_plans")
 
-    def __init__(self, data: "bytes | memoryview", what: str = "model", fd: int | None = None) -> None:
+    def __init__(self, data: "bytes | memoryview | mmap.mmap", what: str = "model", fd: int | None = None) -> None:
         self.data = data
         self.size = len(data)
         self.what = what

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 from typing import Any, Union
@@ -23,7 +24,7 @@ _FLOAT_FORMATS = {4: "f", 8: "d"}
 _TYPED_ELEMENT = {VECTOR_INT: INT, VECTOR_UINT: UINT, VECTOR_FLOAT: FLOAT, VECTOR_KEY: KEY,
                   VECTOR_STRING_DEPRECATED: STRING, VECTOR_BOOL: BOOL}
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = Union[bytes, bytearray, memoryview, mmap.mmap]
 
 
 class FlexBufferError(ModelError):

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 from operator import attrgetter
-from typing import Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from tpulint import _schema
 from tpulint.errors import ModelError
@@ -465,10 +465,10 @@ class _ModelParser:
         new_tensor, new_quantization = _new_tensor, _new_quantization
         # Equal shapes and quantization parameters are shared (they are immutable): a real model repeats
         # them often, and a 30,000-op model then needs a third less memory.
-        shapes: dict[bytes, tuple[int, ...]] = {}
-        quantizations: dict[tuple[bytes, bytes, int], Quantization] = {}
+        shapes: dict[Any, tuple[int, ...]] = {}  # keyed by the raw bytes of the vector
+        quantizations: dict[tuple[Any, Any, int], Quantization] = {}
         decoded = 0
-        out = []
+        out: list[Any] = []
         append = out.append
         last = size - 4
         for index, pos in enumerate(positions):
@@ -480,7 +480,7 @@ class _ModelParser:
             if buffer >= n_buffers and (buffer or n_buffers):
                 raise ModelError(f"corrupt model: tensor {index} refers to buffer {buffer}, "
                                  f"but there are only {n_buffers} buffers")
-            shape = ()
+            shape: tuple[int, ...] | None = ()
             if shape_r:
                 at = pos + fo[0] + shape_r
                 if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
@@ -516,7 +516,7 @@ class _ModelParser:
                     if n:
                         decoded += n
                         raw_scales = data[at + 4:at + 4 + 4 * n]
-                        raw_zero_points = b""
+                        raw_zero_points: Any = b""
                         if zero_points_r:
                             at = q + qfo[1] + zero_points_r
                             if at > last or (m := _U32(data, at)[0]) > (last - at) >> 3:
@@ -555,7 +555,7 @@ class _ModelParser:
         decoded = 0
         last = size - 4
         shared_options: dict = {}
-        out = []
+        out: list[Any] = []
         append = out.append
         for index, pos in enumerate(positions):
             vt = pos - _I32(data, pos)[0]  # table_positions checked pos + 4 <= size
@@ -585,7 +585,7 @@ class _ModelParser:
                 outputs = (ints.get(n) or _vector("i", n))(data, at + 4)
                 if outputs and (max(outputs) >= n_tensors or min(outputs) < 0):
                     self._indices(outputs, n_tensors, f"{where} op {index} output")
-            intermediates = ()
+            intermediates: tuple[int, ...] = ()
             if intermediates_r:
                 intermediates = self._indices(r.vector(pos + fo[6] + intermediates_r, "i"), n_tensors,
                                               f"{where} op {index} intermediate")

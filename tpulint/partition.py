@@ -116,15 +116,15 @@ def partition(graph: Graph, findings: Sequence[Finding], options: PartitionOptio
     ops = sg.operators
     verdicts = own_verdicts(len(ops), findings, sg.index)
     if not compilable:
-        placements = tuple(
+        rejected = tuple(
             Placement(op.index, op.opcode, op.custom_code, CPU, verdicts.status[op.index] or "", verdicts.codes[op.index])
             for op in ops)
-        return Partition(sg.index, placements, (), (), False)
+        return Partition(sg.index, rejected, (), (), False)
     cut_ops = _after_intermediate_tensors(graph, options.intermediate_tensors)
     own = [s is None and i not in cut_ops for i, s in enumerate(verdicts.status)]
     on_tpu, blocked_by, start = _propagate(graph, own, options.multiple_subgraphs)
     segment_of = _segments(graph, on_tpu, options.multiple_subgraphs)
-    placements = []
+    placements: list[Placement] = []
     new = _new_placement
     status, codes = verdicts.status, verdicts.codes
     for op in ops:

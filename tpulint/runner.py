@@ -39,7 +39,7 @@ def _init_worker(config: Any, send: str = "entry") -> None:
     _send = send
 
 
-def _work(path: str) -> tuple[str, bytes | None, str | None]:
+def _work(path: str) -> tuple[str, bytes | tuple[bytes, bytes] | None, str | None]:
     """In a worker: the model's JSON entry (or what `_send` asks for), marshalled (plain data; loads faster
     than unpickling)."""
     path, report, problem = analyze_entry(path, _config)
@@ -113,7 +113,7 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
             for path, entry, problem in results:
                 if entry is None:
                     yield path, None, problem
-                elif send == "json":
+                elif isinstance(entry, tuple):  # send == "json": (laid-out text, marshalled entry)
                     yield path, (entry[0], marshal.loads(entry[1])), problem
                 else:
                     yield path, marshal.loads(entry), problem
@@ -131,7 +131,7 @@ def batches(paths: list[str], jobs: int, largest: int = 32) -> list[list[str]]:
     return out
 
 
-def _work_batch(paths: list[str]) -> list[tuple[str, bytes | None, str | None]]:
+def _work_batch(paths: list[str]) -> list[tuple[str, bytes | tuple[bytes, bytes] | None, str | None]]:
     return [_work(path) for path in paths]
 
 

@@ -297,7 +297,7 @@ class ModelBuilder:
         tflite.OperatorAddOpcodeIndex(b, opcode_index)
         tflite.OperatorAddInputs(b, inputs)
         tflite.OperatorAddOutputs(b, outputs)
-        if options is not None:
+        if options is not None and op.options_type is not None:
             tflite.OperatorAddBuiltinOptionsType(b, _OPTION_CODES[op.options_type])
             tflite.OperatorAddBuiltinOptions(b, options)
         if custom is not None:

@@ -8,18 +8,33 @@ from typing import Any, Callable, Iterator
 # ensure_ascii keeps the output 7-bit; names were decoded with backslashreplace, so no lone surrogates exist.
 # Without `indent` the encoder runs in C: `indent=2` made a 30,000-op report take seconds and ~380 MiB.
 _encoder = json.JSONEncoder(ensure_ascii=True, separators=(", ", ": "))
-_compact = _encoder.encode
-try:  # the C encoder JSONEncoder.encode builds anew for every value, built once (one call per op line)
-    from _json import make_encoder as _make_encoder
 
-    # markers=None: no cycle check (a document is a tree; shared tensor dicts are not cycles)
-    _c_encode = _make_encoder(None, _encoder.default, json.encoder.encode_basestring_ascii, None,
+
+def _c_compact() -> Callable[[Any], str] | None:
+    """JSONEncoder.encode rebuilds the C encoder for every value; build it once (one call per op line).
+
+    `_json.make_encoder` is CPython's private accelerator: used only when it exists, accepts these
+    arguments and gives exactly JSONEncoder.encode's output on a probe; otherwise the public encoder is used.
+    """
+    try:
+        from _json import make_encoder
+
+        # markers=None: no cycle check (a document is a tree; shared tensor dicts are not cycles)
+        encode = make_encoder(None, _encoder.default, json.encoder.encode_basestring_ascii, None,
                               _encoder.key_separator, _encoder.item_separator, False, False, True)
 
-    def _compact(value: Any) -> str:  # noqa: F811 - same output as JSONEncoder.encode, a third of the cost
-        return "".join(_c_encode(value, 0))
-except ImportError:  # pragma: no cover - a Python without the C accelerator
-    pass
+        def compact(value: Any) -> str:
+            return "".join(encode(value, 0))
+
+        probe = {"a": [1, -2.5, None, True, "\x1b\u00e9\ud83d\ude00"], "b": {"c": "d"}}
+        if compact(probe) == _encoder.encode(probe) and compact("x") == '"x"':
+            return compact
+    except Exception:  # pragma: no cover - another interpreter, or a changed private signature
+        pass
+    return None  # pragma: no cover
+
+
+_compact: Callable[[Any], str] = _c_compact() or _encoder.encode
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
