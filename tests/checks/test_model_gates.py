@@ -147,6 +147,8 @@ CASES = [
     good("TPU007", slice_v2),
     bad("TPU008", reads_unwritten, 1),
     good("TPU008", reads_input_and_constant),
+    bad("TPU009", reads_input_and_constant, None, intermediate_tensors=("nope",)),
+    good("TPU009", reads_input_and_constant, intermediate_tensors=("x",)),
 ]
 
 
@@ -174,3 +176,10 @@ def test_float_model_compiles_to_nothing_on_16() -> None:
 def test_while_loop_points_at_the_control_flow_op() -> None:
     r = analyze_model(read_model_bytes(while_loop().build()), Config(select=("TPU005",)))
     assert [(f.location.subgraph, f.location.operator) for f in r.findings] == [(0, 1)]
+
+
+def test_unknown_intermediate_tensor_message(tmp_path) -> None:
+    r = analyze_model(read_model_bytes(reads_input_and_constant().build()),
+                      Config(select=("TPU009",), intermediate_tensors=("x", "nope")))
+    assert [(f.code, f.message, f.location.operator) for f in r.findings] == [
+        ("TPU009", "-i names tensor 'nope', which this model does not have; nothing is cut there", None)]

@@ -308,3 +308,33 @@ def unwritten_tensor(ctx: ModelContext) -> list[Hit]:
                             "writes and which is not a model input", "re-export the model, or make the tensor an input",
                             op=sg.operators[op_index], subgraph=sg.index, tensor=t))
     return hits
+
+
+@rule("TPU009", "unknown-intermediate-tensor", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.NONE, scope="model")
+def unknown_intermediate_tensor(ctx: ModelContext) -> list[Hit]:
+    """A tensor named with `-i` / `--intermediate-tensors` does not exist in the model.
+
+    ## Why it matters
+    `edgetpu_compiler -i` ends the Edge TPU segment at the named tensors. A name that matches no tensor cuts
+    nothing, so the prediction (and the real compile) maps more than you meant — or the compiler refuses the
+    option; its behaviour with an unknown name is not documented.
+
+    ## How to fix
+    Use the exact tensor name Netron or `tpulint --format full` shows (the output tensor of the op to cut after),
+    separating several names with commas and no spaces.
+
+    ## Example
+    `tpulint -i conv_5/Relu model.tflite` on a model whose tensor is called `model/conv_5/Relu`.
+
+    ## Sources
+    coral.ai compiler options (`--intermediate_tensors`, COMPILER.md 3.3); nothing public shows the compiler's
+    answer to an unknown name, hence the heuristic confidence.
+    """
+    wanted = ctx.config.intermediate_tensors
+    if not wanted:
+        return []
+    names = {t.name for g in ctx.graphs for t in g.subgraph.tensors}
+    return [Hit(f"-i names tensor {name!r}, which this model does not have; nothing is cut there",
+                "use the exact tensor name (tpulint --format full lists each op's output tensor)")
+            for name in wanted if name not in names]
