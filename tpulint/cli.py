@@ -6,9 +6,9 @@ import argparse
 import glob
 import os
 import sys
-from pathlib import Path
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Generator, Iterator, Sequence
 
 from tpulint._version import __version__
 from tpulint.errors import TpulintError
@@ -199,7 +199,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
     from tpulint.report import ModelFailure, document
-    from tpulint.runner import Progress, analyze_paths
 
     found = list(iter_model_paths(ns.paths))
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
@@ -208,22 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     send = "summary" if fmt in SUMMARY_ONLY else "entry"
     results: list[Any] = []
     unreadable = False
-    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send))
-    progress = Progress(len(found))
-    for done, (path, problem) in enumerate(found, 1):
-        if problem is None:
-            path, result, problem = next(readable)
-            if result is not None:
-                results.append(result)
-                progress.update(done, path)
-                continue
-        progress.clear()
-        error(f"{path}: {problem}")
-        unreadable = True
-        results.append(ModelFailure(path, problem or "cannot be analysed"))
-    for _ in readable:  # finish the generator: stops the worker processes
-        pass
-    progress.clear()
+    for path, result, problem in _analysed(found, cfg, jobs, send):
+        if result is None:
+            unreadable = True
+            result = ModelFailure(path, problem or "cannot be analysed")
+        results.append(result)
     if ns.co_compile:
         from tpulint.checks.memory import apply_co_compile
 
@@ -268,53 +256,66 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
     workers lay out the JSON themselves, leaving the parent only the writing."""
     from tpulint.render.json import Stream
     from tpulint.report import ModelFailure, header, rules_of, streamed_entry
-    from tpulint.runner import Progress, analyze_paths
 
     summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
     unreadable = False
-    readable = iter(analyze_paths([path for path, problem in found if problem is None], cfg, jobs, "json"))
-    progress = Progress(len(found))
+    results = _analysed(found, cfg, jobs, "json")
     try:
         with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
             stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
-            for done, (path, problem) in enumerate(found, 1):
-                if problem is None:
-                    path, result, problem = next(readable)
-                    if result is not None:
-                        if isinstance(result, tuple):  # from a worker: (entry laid out as text, entry without ops)
-                            text, entry = result
-                            stream.entry(text)
-                        else:
-                            entry = streamed_entry(result)
-                            del result  # the entry's op iterator holds the report until it is written
-                            stream.entry(entry)
-                            entry["ops"] = []
-                        summaries.append(entry)
-                        progress.update(done, path)
-                        continue
-                progress.clear()
-                error(f"{path}: {problem}")
-                unreadable = True
-                entry = ModelFailure(path, problem or "cannot be analysed").to_dict()
-                stream.entry(entry)
+            for path, result, problem in results:
+                if result is None:
+                    unreadable = True
+                    entry = ModelFailure(path, problem or "cannot be analysed").to_dict()
+                    stream.entry(entry)
+                elif isinstance(result, tuple):  # from a worker: (entry laid out as text, entry without ops)
+                    text, entry = result
+                    stream.entry(text)
+                else:
+                    entry = streamed_entry(result)
+                    del result  # the entry's op iterator holds the report until it is written
+                    stream.entry(entry)
+                    entry["ops"] = []
                 summaries.append(entry)
-            for _ in readable:  # finish the generator: stops the worker processes
-                pass
-            progress.clear()
             stream.close(rules_of(summaries))
     except OSError as e:
-        progress.clear()
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
     finally:
-        close = getattr(readable, "close", None)
-        if close is not None:
-            close()  # after a write error: stop the worker processes
+        results.close()  # after a write error: clears the progress line and stops the worker processes
     if unreadable:
         return EXIT_ERROR
     if failing({"models": summaries}, cfg) and not ns.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int,
+              send: str) -> Generator[tuple[str, Any, str | None], None, None]:
+    """(path, result, problem) for every path found, in order: the readable ones analysed (in `jobs` processes,
+    `send` as tpulint.runner.analyze_paths takes it), the others with their problem, printed on stderr as one
+    line; a progress line on a terminal meanwhile."""
+    from tpulint.runner import Progress, analyze_paths
+
+    readable = analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send)
+    progress = Progress(len(found))
+    try:
+        for done, (path, problem) in enumerate(found, 1):
+            result = None
+            if problem is None:
+                path, result, problem = next(readable)
+            if result is None:
+                progress.clear()
+                error(f"{path}: {problem}")
+            else:
+                progress.update(done, path)
+            yield path, result, problem
+            result = None  # do not hold the report while the next model is analysed
+        for _ in readable:  # finish the generator: stops the worker processes
+            pass
+    finally:
+        progress.clear()
+        readable.close()
 
 
 @contextmanager

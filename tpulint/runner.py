@@ -7,7 +7,7 @@ import marshal
 import os
 import sys
 import time
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Generator, Iterable, TextIO
 
 from tpulint.errors import ModelError
 
@@ -80,7 +80,7 @@ def default_jobs() -> int:
 
 
 def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
-                  send: str = "entry") -> Iterator[tuple[str, Any, str | None]]:
+                  send: str = "entry") -> Generator[tuple[str, Any, str | None], None, None]:
     """(path, result, problem) per path, in input order; result is a ModelReport (jobs == 1) or what
     `worker_result(report, send)` makes of it.
 
