@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import marshal
 import os
+import signal
+import struct
 import sys
 import time
 from typing import Any, Generator, Iterable, TextIO
@@ -39,19 +41,6 @@ def _init_worker(config: Any, send: str = "entry") -> None:
     _send = send
 
 
-def _work(path: str) -> tuple[str, bytes | tuple[bytes, bytes] | None, str | None]:
-    """In a worker: the model's JSON entry (or what `_send` asks for), marshalled (plain data; loads faster
-    than unpickling)."""
-    path, report, problem = analyze_entry(path, _config)
-    if report is None:
-        return path, None, problem
-    result = worker_result(report, _send)
-    if _send == "json":  # the laid-out text travels as bytes, outside marshal: one copy less each way
-        text, entry = result
-        return path, (text.encode(), marshal.dumps(entry)), problem
-    return path, marshal.dumps(result), problem
-
-
 def worker_result(report: Any, send: str) -> Any:
     """What a worker sends back for one ModelReport: its JSON entry ("entry"); the entry without its op list
     ("summary", for outputs that never read the ops); or (entry laid out as JSON text, entry without ops)
@@ -84,9 +73,9 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
     """(path, result, problem) per path, in input order; result is a ModelReport (jobs == 1) or what
     `worker_result(report, send)` makes of it.
 
-    With jobs > 1 the models are analysed in `jobs` processes; each worker sends back plain data (by
-    default the JSON entry, which `tpulint.report.document` accepts in place of a ModelReport), so that
-    the parent, which runs alone, has as little left to do as possible.
+    With jobs > 1 the models are analysed in `jobs` processes: this one and `jobs - 1` forked workers (a
+    pool of spawned workers where there is no fork). Workers send back plain data (by default the JSON
+    entry, which `tpulint.report.document` accepts in place of a ModelReport).
     """
     paths = list(paths)
     if jobs <= 0:
@@ -96,27 +85,13 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
         for path in paths:
             yield analyze_entry(path, config)
         return
-    import tpulint.analysis  # noqa: F401 - imported once here rather than in every forked worker
-    import tpulint.checks  # noqa: F401
-    import tpulint.report  # noqa: F401
-    if send == "json":
-        import tpulint.render.json  # noqa: F401
-    from tpulint.model import gc_paused
+    if hasattr(os, "fork") and FORK:
+        yield from _forked(paths, config, jobs, send)
+    else:
+        yield from _pooled(paths, config, jobs, send)
 
-    import multiprocessing  # 7 ms of imports (pickle, socket, hashlib): only when there are workers
 
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    # Unpickling thousands of small dicts with the collector on costs 3x more than the unpickling itself.
-    with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config, send)) as pool:
-        for results in pool.imap(_work_batch, batches(paths, jobs)):
-            for path, entry, problem in results:
-                if entry is None:
-                    yield path, None, problem
-                elif isinstance(entry, tuple):  # send == "json": (laid-out text, marshalled entry)
-                    yield path, (entry[0], marshal.loads(entry[1])), problem
-                else:
-                    yield path, marshal.loads(entry), problem
+FORK = True  # tests turn it off to run the pool used where there is no fork
 
 
 def batches(paths: list[str], jobs: int, largest: int = 32) -> list[list[str]]:
@@ -131,8 +106,322 @@ def batches(paths: list[str], jobs: int, largest: int = 32) -> list[list[str]]:
     return out
 
 
-def _work_batch(paths: list[str]) -> list[tuple[str, bytes | tuple[bytes, bytes] | None, str | None]]:
-    return [_work(path) for path in paths]
+def _result(path: str, config: Any, send: str) -> tuple[str, Any, str | None]:
+    """analyze_entry, with the report turned into what `send` asks for."""
+    path, report, problem = analyze_entry(path, config)
+    return path, None if report is None else worker_result(report, send), problem
+
+
+# --- forked workers sharing one queue with this process ---------------------------------------------
+
+_WORD = struct.Struct("=I")  # a batch number in the queue
+_FRAME = struct.Struct("=iiI")  # batch, item (STARTED, FAILED or the model's index in the batch), payload size
+STARTED = -1  # a worker took the batch
+FAILED = -2  # a worker hit a bug; the payload is marshal((path, traceback))
+
+
+def _forked(paths: list[str], config: Any, jobs: int,
+            send: str) -> Generator[tuple[str, Any, str | None], None, None]:
+    """analyze_paths with this process and `jobs - 1` forked workers taking batches from one shared queue.
+
+    This process analyses batches too, reading what the workers sent between two of its models, so that
+    `-j 2` runs two busy processes rather than two workers and a third one competing with them for the
+    cores. The queue is a pipe holding each batch number as one 4-byte word: whichever process reads the
+    word owns the batch. A batch finished out of turn waits in memory (as plain data) for its turn.
+    """
+    import tpulint.analysis  # noqa: F401 - imported once here rather than in every worker
+    import tpulint.checks  # noqa: F401
+    import tpulint.report  # noqa: F401
+    if send == "json":
+        import tpulint.render.json  # noqa: F401
+    from tpulint.model import gc_paused
+
+    cut = batches(paths, jobs)
+    queue_r, queue_w = os.pipe()
+    unwritten = _fill_queue(queue_w, [_WORD.pack(i) for i in range(len(cut))])
+    inbox = _Inbox(cut)
+    try:
+        for _ in range(jobs - 1):
+            out_r, out_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns (coverage does not follow forks)
+                _worker(cut, config, send, queue_r, out_w, closing=[queue_w, out_r, *inbox.pipes])
+            os.close(out_w)
+            inbox.add_worker(out_r, pid)
+        if unwritten:  # more batches than the pipe holds: a thread, started after the forks, adds the rest
+            import threading
+
+            threading.Thread(target=_write_queue, args=(queue_w, unwritten), daemon=True).start()
+        else:
+            os.close(queue_w)
+        queue_w = -1
+        with gc_paused():  # thousands of small dicts unmarshalled: the collector would cost 3x the unmarshal
+            turn = 0
+            queue_open = True
+            while turn < len(cut):
+                ready = inbox.take(turn)
+                if ready is not None:
+                    yield from ready
+                    turn += 1
+                    continue
+                word = os.read(queue_r, _WORD.size) if queue_open else b""
+                if not word:  # every batch is taken: wait for the workers
+                    queue_open = False
+                    if not inbox.receive(block=True):
+                        yield from inbox.lost(turn)
+                        turn += 1
+                    continue
+                (mine,) = _WORD.unpack(word)
+                if mine == turn:  # each result goes out at once: no report is held
+                    for path in cut[mine]:
+                        yield _result(path, config, send)
+                        inbox.receive(block=False)
+                    turn += 1
+                else:
+                    inbox.start(mine)
+                    for k, path in enumerate(cut[mine]):
+                        inbox.put(mine, k, _result(path, config, send))
+                        inbox.receive(block=False)
+    finally:
+        if queue_w >= 0:
+            os.close(queue_w)
+        os.close(queue_r)
+        inbox.close()
+
+
+def _fill_queue(fd: int, words: list[bytes]) -> list[bytes]:
+    """Write as many whole words into the queue as it takes without blocking; the ones left over.
+
+    Writes of at most PIPE_BUF bytes are atomic, so a word is never split between two readers."""
+    import select
+
+    per_write = max(1, select.PIPE_BUF // _WORD.size)
+    os.set_blocking(fd, False)
+    try:
+        for i in range(0, len(words), per_write):
+            try:
+                os.write(fd, b"".join(words[i:i + per_write]))
+            except BlockingIOError:
+                return words[i:]
+        return []
+    finally:
+        os.set_blocking(fd, True)
+
+
+def _write_queue(fd: int, words: list[bytes]) -> None:
+    import select
+
+    per_write = max(1, select.PIPE_BUF // _WORD.size)
+    try:
+        for i in range(0, len(words), per_write):
+            os.write(fd, b"".join(words[i:i + per_write]))
+    except OSError:  # the run stopped early and closed the queue
+        pass
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _worker(cut: list[list[str]], config: Any, send: str, queue: int, out: int,
+            closing: list[int]) -> None:  # pragma: no cover - runs in forked children
+    """A forked worker's whole life: take batches from the queue until it is empty, send a frame per model."""
+    code = 1
+    path = ""
+    try:
+        for fd in closing:
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the whole process group: just stop
+        _grow_pipe(out)
+        while True:
+            word = os.read(queue, _WORD.size)
+            if not word:
+                break
+            (batch,) = _WORD.unpack(word)
+            _write_all(out, _FRAME.pack(batch, STARTED, 0))
+            for k, path in enumerate(cut[batch]):
+                payload = marshal.dumps(_wire(_result(path, config, send)))
+                _write_all(out, _FRAME.pack(batch, k, len(payload)) + payload)
+        code = 0
+    except BaseException:
+        try:
+            import traceback
+
+            payload = marshal.dumps((path, traceback.format_exc()))
+            _write_all(out, _FRAME.pack(0, FAILED, len(payload)) + payload)
+        except BaseException:
+            pass
+    finally:
+        os._exit(code)
+
+
+def _wire(result: tuple[str, Any, str | None]) -> tuple[str, Any, str | None]:
+    """A result as a worker sends it: JSON text as UTF-8 bytes, which the parent writes without decoding."""
+    path, data, problem = result
+    if isinstance(data, tuple):
+        data = (data[0].encode(), data[1])
+    return path, data, problem
+
+
+def _grow_pipe(fd: int) -> None:
+    """Let the pipe hold a whole batch of JSON entries (Linux; 64 KiB otherwise), so a worker rarely waits
+    for this process to finish a model before it can hand over its own."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ"), 1 << 20)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _readable(pipes: list[int], block: bool) -> list[int]:
+    import select
+
+    if hasattr(select, "poll"):  # no FD_SETSIZE limit on the descriptors' numbers
+        poller = select.poll()
+        for pipe in pipes:
+            poller.register(pipe, select.POLLIN)
+        return [fd for fd, _ in poller.poll(None if block else 0)]
+    return select.select(pipes, [], [], None if block else 0)[0]
+
+
+class _Inbox:
+    """What the workers sent, per batch, until the parent's turn comes to it; reaps the workers."""
+
+    def __init__(self, cut: list[list[str]]) -> None:
+        self.cut = cut
+        self.items: dict[int, list[Any]] = {}  # batch -> its results so far, in order
+        self.owner: dict[int, int | None] = {}  # batch -> the pipe of the worker that took it (None: parent)
+        self.workers: dict[int, int] = {}  # pipe -> pid, while it is open
+        self.pending: dict[int, bytearray] = {}  # pipe -> bytes received but not yet parsed
+        self.ended: dict[int, str] = {}  # pipe -> how its worker ended
+
+    @property
+    def pipes(self) -> list[int]:
+        return list(self.workers)
+
+    def add_worker(self, pipe: int, pid: int) -> None:
+        self.workers[pipe] = pid
+        self.pending[pipe] = bytearray()
+
+    def start(self, batch: int, pipe: int | None = None) -> None:
+        self.owner[batch] = pipe
+        self.items[batch] = []
+
+    def put(self, batch: int, item: int, result: Any) -> None:
+        self.items[batch].append(result)
+
+    def take(self, batch: int) -> list[Any] | None:
+        """The batch's results once they are all in, else None."""
+        items = self.items.get(batch)
+        if items is None or len(items) < len(self.cut[batch]):
+            return None
+        del self.items[batch]
+        return items
+
+    def receive(self, block: bool) -> bool:
+        """Read what the workers sent (waiting for something if `block`); False when no worker is left."""
+        if not self.workers:
+            return False
+        for pipe in _readable(list(self.workers), block):
+            data = os.read(pipe, 1 << 20)
+            if data:
+                self._parse(pipe, data)
+            else:
+                self._reap(pipe)
+        return True
+
+    def _parse(self, pipe: int, data: bytes) -> None:
+        """Take in the complete frames; keep a partial one for the next read."""
+        buf = self.pending[pipe]
+        buf += data
+        pos = 0
+        while len(buf) - pos >= _FRAME.size:
+            batch, item, size = _FRAME.unpack_from(buf, pos)
+            end = pos + _FRAME.size + size
+            if len(buf) < end:
+                break
+            if item == STARTED:
+                self.start(batch, pipe)
+            elif item == FAILED:
+                path, trace = marshal.loads(buf[pos + _FRAME.size:end])
+                raise RuntimeError(f"{path}: internal error in a worker process:\n{trace}")
+            else:
+                path, result, problem = marshal.loads(buf[pos + _FRAME.size:end])
+                self.put(batch, item, (path, result, problem))
+            pos = end
+        del buf[:pos]
+
+    def _reap(self, pipe: int) -> None:
+        pid = self.workers.pop(pipe)
+        os.close(pipe)
+        _, status = os.waitpid(pid, 0)
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            try:
+                name = signal.Signals(number).name
+            except ValueError:
+                name = str(number)
+            self.ended[pipe] = f"was killed by signal {name}"
+        else:
+            self.ended[pipe] = f"exited with status {os.WEXITSTATUS(status)}"
+
+    def lost(self, batch: int) -> list[tuple[str, Any, str | None]]:
+        """The batch's results as far as they came, then its other models as not analysed."""
+        got = self.items.pop(batch, [])
+        pipe = self.owner.get(batch)
+        why = self.ended.get(pipe, "stopped") if pipe is not None else "stopped"
+        return got + [(path, None, f"not analysed: the worker process analysing it {why}")
+                      for path in self.cut[batch][len(got):]]
+
+    def close(self) -> None:
+        """Stop the workers still running (the run ended early) and wait for every one."""
+        for pipe, pid in list(self.workers.items()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.close(pipe)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.workers.clear()
+
+
+# --- a pool of spawned workers, where there is no fork ----------------------------------------------
+
+def _pooled(paths: list[str], config: Any, jobs: int,
+            send: str) -> Generator[tuple[str, Any, str | None], None, None]:
+    import tpulint.analysis  # noqa: F401
+    import tpulint.checks  # noqa: F401
+    import tpulint.report  # noqa: F401
+    if send == "json":
+        import tpulint.render.json  # noqa: F401
+    from tpulint.model import gc_paused
+
+    import multiprocessing  # 7 ms of imports (pickle, socket, hashlib): only when there are workers
+
+    context = multiprocessing.get_context("spawn")
+    with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config, send)) as pool:
+        for results in pool.imap(_work_batch, batches(paths, jobs)):
+            for path, entry, problem in results:
+                yield path, None if entry is None else marshal.loads(entry), problem
+
+
+def _work_batch(paths: list[str]) -> list[tuple[str, bytes | None, str | None]]:
+    out = []
+    for path in paths:
+        path, data, problem = _wire(_result(path, _config, _send))
+        out.append((path, None if data is None else marshal.dumps(data), problem))
+    return out
 
 
 class Progress:

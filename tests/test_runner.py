@@ -1,0 +1,142 @@
+"""-j: the forked workers sharing the queue with the parent, their failures, and the pool used without fork."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tpulint import runner
+from tpulint.config import Config
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+MODELS = [str(FIXTURES / name) for name in
+          ("int8_cnn.tflite", "broken_chain.tflite", "float_model.tflite", "custom_op.tflite")]
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+
+
+def serial(paths: list[str], send: str) -> list[tuple[str, Any, str | None]]:
+    out = []
+    for path, report, problem in runner.analyze_paths(paths, Config(), 1):
+        out.append((path, None if report is None else runner.worker_result(report, send), problem))
+    return out
+
+
+def as_text(results: list[tuple[str, Any, str | None]]) -> list[tuple[str, Any, str | None]]:
+    """JSON text as str whichever process laid it out (a worker sends UTF-8 bytes)."""
+    return [(p, (r[0].decode() if isinstance(r[0], bytes) else r[0], r[1]) if isinstance(r, tuple) else r, e)
+            for p, r, e in results]
+
+
+def no_children_left() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@needs_fork
+@pytest.mark.parametrize(("jobs", "send"), [(2, "entry"), (3, "json"), (4, "summary")])
+def test_forked_results_are_the_serial_ones_in_input_order(tmp_path, jobs, send) -> None:
+    (tmp_path / "bad.tflite").write_bytes(b"TFL3" * 3)
+    paths = MODELS * 15 + [str(tmp_path / "bad.tflite")] + MODELS
+    got = list(runner.analyze_paths(paths, Config(), jobs, send))
+    assert as_text(got) == serial(paths, send)
+    assert [p for p, r, e in got if e] == [str(tmp_path / "bad.tflite")]
+    assert no_children_left()
+
+
+@needs_fork
+def test_a_killed_worker_loses_its_batch_and_nothing_else(tmp_path, monkeypatch) -> None:
+    """The models of the batch a worker held when it was killed are reported as not analysed, with how it
+    ended; every other model is analysed (by the parent, which then has the queue to itself)."""
+    parent, started = os.getpid(), tmp_path / "worker-started"
+    real = runner._result
+
+    def dies_in_a_worker(path: str, config: Any, send: str) -> Any:
+        if os.getpid() != parent:
+            started.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        wait_for(started)  # so that the worker surely takes a batch before the parent takes them all
+        return real(path, config, send)
+
+    monkeypatch.setattr(runner, "_result", dies_in_a_worker)
+    paths = MODELS * 10
+    got = list(runner.analyze_paths(paths, Config(), 2, "entry"))
+    assert [p for p, r, e in got] == paths
+    lost = [i for i, (p, r, e) in enumerate(got) if r is None]
+    assert [got[i][2] for i in lost] == ["not analysed: the worker process analysing it was killed by signal "
+                                         "SIGKILL"] * len(lost)
+    cut = runner.batches(paths, 2)
+    whole_batches = [(sum(map(len, cut[:b])), len(cut[b])) for b in range(len(cut))]
+    assert (lost[0], len(lost)) in whole_batches
+    assert lost == list(range(lost[0], lost[0] + len(lost)))
+    assert no_children_left()
+
+
+@needs_fork
+def test_a_bug_in_a_worker_is_raised_with_its_traceback(tmp_path, monkeypatch) -> None:
+    parent, started = os.getpid(), tmp_path / "worker-started"
+    real = runner._result
+
+    def fails_in_a_worker(path: str, config: Any, send: str) -> Any:
+        if os.getpid() != parent:
+            started.touch()
+            raise ValueError("boom")
+        wait_for(started)
+        return real(path, config, send)
+
+    monkeypatch.setattr(runner, "_result", fails_in_a_worker)
+    with pytest.raises(RuntimeError) as caught:
+        list(runner.analyze_paths(MODELS * 10, Config(), 2, "entry"))
+    path, _, trace = str(caught.value).partition(": internal error in a worker process:\n")
+    assert path in MODELS  # the first model of the batch the worker took
+    assert trace.startswith("Traceback (most recent call last):\n")
+    assert trace.rstrip().endswith("ValueError: boom")
+    assert no_children_left()
+
+
+@needs_fork
+def test_stopping_early_stops_and_reaps_the_workers() -> None:
+    results = runner.analyze_paths(MODELS * 50, Config(), 3, "json")
+    assert next(results)[0] == MODELS[0]
+    results.close()
+    assert no_children_left()
+
+
+def test_a_queue_longer_than_the_pipe_arrives_whole_in_order() -> None:
+    """More batches than the pipe holds: what does not fit goes in from a thread, never a word split."""
+    words = [runner._WORD.pack(i) for i in range(100_000)]
+    read_end, write_end = os.pipe()
+    left = runner._fill_queue(write_end, words)
+    assert 0 < len(left) < len(words)
+    writer = threading.Thread(target=runner._write_queue, args=(write_end, left))
+    writer.start()
+    received = bytearray()
+    while chunk := os.read(read_end, 1 << 16):
+        received += chunk
+    writer.join()
+    os.close(read_end)
+    assert bytes(received) == b"".join(words)
+
+
+def test_the_pool_without_fork_gives_the_serial_results(monkeypatch) -> None:
+    """Where there is no fork (Windows) the models go to a pool of spawned processes instead."""
+    monkeypatch.setattr(runner, "FORK", False)
+    paths = MODELS * 3
+    assert as_text(list(runner.analyze_paths(paths, Config(), 2, "json"))) == serial(paths, "json")
+
+
+def wait_for(path: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.001)
