@@ -118,7 +118,7 @@ def test_batches_cover_every_path_in_order_and_shrink(n, jobs) -> None:
     cut = batches(paths, jobs)
     assert [p for b in cut for p in b] == paths
     sizes = [len(b) for b in cut]
-    assert max(sizes) <= 32 and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+    assert max(sizes) == min(8, max(1, n // (3 * jobs))) and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
 
 
 def test_fast_constructors_build_the_frozen_dataclass() -> None:

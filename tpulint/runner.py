@@ -94,9 +94,10 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
 FORK = True  # tests turn it off to run the pool used where there is no fork
 
 
-def batches(paths: list[str], jobs: int, largest: int = 32) -> list[list[str]]:
+def batches(paths: list[str], jobs: int, largest: int = 8) -> list[list[str]]:
     """`paths` cut into consecutive batches that shrink as the end nears (guided self-scheduling): few
-    round trips to the workers, yet all of them finish at about the same time."""
+    round trips to the workers, yet all of them finish at about the same time. Small batches (at most
+    `largest` models) also keep small what the parent holds while it works out of turn."""
     out = []
     i, n = 0, len(paths)
     while i < n:
