@@ -1,4 +1,5 @@
-"""Reading a model costs little memory: the file is mapped, weight buffers are never read."""
+"""Reading a model costs little memory: large files are mapped, weight buffers are never read; small files
+are read whole, so that one truncated while tpulint reads it cannot kill the process (SIGBUS)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,18 @@ def test_weights_are_not_read(tmp_path) -> None:
     path.write_bytes(b.build())
     out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True)
     assert int(out.stdout) < 8 * 1024 * 1024
+
+
+def test_small_files_are_read_not_mapped(monkeypatch) -> None:
+    import mmap
+    from pathlib import Path
+
+    from tpulint.model import read_model
+
+    def no_mapping(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a small model file was mapped")
+
+    monkeypatch.setattr(mmap, "mmap", no_mapping)
+    model = read_model(Path(__file__).resolve().parents[1] / "fixtures" / "int8_cnn.tflite")
+    assert [op.name for op in model.subgraphs[0].operators] == [
+        "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from tpulint import _schema
 from tpulint.errors import ModelError
-from tpulint.flatbuf import _I32, _U32, OFFSET, Layout, Reader
+from tpulint.flatbuf import _I32, _U32, COLD_FILE_SIZE, OFFSET, Layout, Reader
 
 INTEGER_8BIT = frozenset({"int8", "uint8"})
 # A generous bound (TFLite kernels handle 4 to 6 dimensions): with it, the element count of any tensor stays a
@@ -200,6 +200,13 @@ def read_model(path: str | os.PathLike[str]) -> Model:
                 raise ModelError("not a regular file")
             if info.st_size == 0:
                 raise ModelError("empty file")
+            if info.st_size <= COLD_FILE_SIZE:
+                # Read, not mapped: a mapped file that is truncated meanwhile kills the process (SIGBUS).
+                data = f.read()
+                if not data:
+                    raise ModelError("empty file")
+                with gc_paused():
+                    return parse_model(data, path)
             with gc_paused(), mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
                 return parse_model(mm, path, fd)
     except IsADirectoryError:
