@@ -140,3 +140,13 @@ def wait_for(path: Path, timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} never appeared")
         time.sleep(0.001)
+
+
+@needs_fork
+def test_when_no_worker_can_be_forked_the_parent_analyses_everything(monkeypatch) -> None:
+    def fork_fails() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", fork_fails)
+    paths = MODELS * 5
+    assert as_text(list(runner.analyze_paths(paths, Config(), 3, "json"))) == serial(paths, "json")

@@ -144,7 +144,12 @@ def _forked(paths: list[str], config: Any, jobs: int,
     try:
         for _ in range(jobs - 1):
             out_r, out_w = os.pipe()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError:  # out of processes or memory: fewer workers, this process takes what they leave
+                os.close(out_r)
+                os.close(out_w)
+                break
             if pid == 0:  # pragma: no cover - the child never returns (coverage does not follow forks)
                 _worker(cut, config, send, queue_r, out_w, closing=[queue_w, out_r, *inbox.pipes])
             os.close(out_w)
