@@ -13,10 +13,6 @@ from typing import Any, Generator, Iterable, TextIO
 
 from tpulint.errors import ModelError
 
-_config: Any = None  # the Config of the run, set once per worker process
-_send: str = "entry"  # what a worker sends back per model (see analyze_paths)
-
-
 def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
     """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI)."""
     from tpulint.analysis import analyze_model
@@ -33,12 +29,6 @@ def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
     except ModelError as e:
         gc.freeze()
         return path, None, str(e)
-
-
-def _init_worker(config: Any, send: str = "entry") -> None:
-    global _config, _send
-    _config = config
-    _send = send
 
 
 def worker_result(report: Any, send: str) -> Any:
@@ -107,6 +97,15 @@ def batches(paths: list[str], jobs: int, largest: int = 8) -> list[list[str]]:
     return out
 
 
+def _preload(send: str) -> None:
+    """Import what analysing a model and making its result needs."""
+    import tpulint.analysis  # noqa: F401
+    import tpulint.checks  # noqa: F401
+    import tpulint.report  # noqa: F401
+    if send == "json":
+        import tpulint.render.json  # noqa: F401
+
+
 def _result(path: str, config: Any, send: str) -> tuple[str, Any, str | None]:
     """analyze_entry, with the report turned into what `send` asks for."""
     path, report, problem = analyze_entry(path, config)
@@ -130,11 +129,7 @@ def _forked(paths: list[str], config: Any, jobs: int,
     cores. The queue is a pipe holding each batch number as one 4-byte word: whichever process reads the
     word owns the batch. A batch finished out of turn waits in memory (as plain data) for its turn.
     """
-    import tpulint.analysis  # noqa: F401 - imported once here rather than in every worker
-    import tpulint.checks  # noqa: F401
-    import tpulint.report  # noqa: F401
-    if send == "json":
-        import tpulint.render.json  # noqa: F401
+    _preload(send)  # once here rather than in every worker
     from tpulint.model import gc_paused
 
     cut = batches(paths, jobs)
@@ -404,13 +399,19 @@ class _Inbox:
 
 # --- a pool of spawned workers, where there is no fork ----------------------------------------------
 
+_config: Any = None  # the Config of the run, set once per pool worker
+_send: str = "entry"  # what a pool worker sends back per model
+
+
+def _init_worker(config: Any, send: str) -> None:
+    global _config, _send
+    _config = config
+    _send = send
+
+
 def _pooled(paths: list[str], config: Any, jobs: int,
             send: str) -> Generator[tuple[str, Any, str | None], None, None]:
-    import tpulint.analysis  # noqa: F401
-    import tpulint.checks  # noqa: F401
-    import tpulint.report  # noqa: F401
-    if send == "json":
-        import tpulint.render.json  # noqa: F401
+    """analyze_paths with a pool of `jobs` spawned workers (each imports tpulint anew); this process waits."""
     from tpulint.model import gc_paused
 
     import multiprocessing  # 7 ms of imports (pickle, socket, hashlib): only when there are workers
