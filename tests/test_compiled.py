@@ -64,7 +64,7 @@ def test_compiled_model_placements_findings_and_memory(tmp_path):
     assert "TPU800" in codes and "TPU810" in codes and "TPU801" not in codes
     assert all(f.location.operator != 0 for f in report.findings)  # the custom op itself is not linted
     streamed = next(f for f in report.findings if f.code == "TPU810")
-    assert streamed.message == ("500B of 3.42KiB parameters are streamed from the host on every inference; "
+    assert streamed.message == ("500.00B of 3.42KiB parameters are streamed from the host on every inference; "
                                 "2.93KiB cached on chip (read from the compiled package)")
     m = report.memory.to_dict()
     assert (m["parameter_bytes"], m["cached_bytes"], m["streamed_bytes"], m["source"]) == (3500, 3000, 500, "package")

@@ -71,7 +71,7 @@ def test_streamed_estimate_gives_a_warning(tmp_path):
     path = tmp_path / "tcn.tflite"
     path.write_bytes(fc_model(1, 94400).build())
     (f,) = [f for f in analyze(path).findings if f.code == "TPU810"]
-    assert f.message == ("1.44MiB of 1.44MiB parameters are streamed from the host on every inference; 0B cached on "
+    assert f.message == ("1.44MiB of 1.44MiB parameters are streamed from the host on every inference; 0.00B cached on "
                          "chip (estimated, ±10%); 1 layer(s) with weight rows over 32768 bytes are always streamed")
     assert str(f.severity) == "warning"
 

@@ -9,18 +9,10 @@ from tpulint.checks.compiled import reported_after_partition
 from tpulint.config import Config
 from tpulint.findings import Confidence, Effect, Finding, Location, Severity
 from tpulint.graph import Graph
-from tpulint.memory import MIB, ROW_LIMIT, MemoryEstimate, estimate
+from tpulint.memory import ROW_LIMIT, MemoryEstimate, estimate
 from tpulint.model import Model
 from tpulint.partition import TPU, Partition
-
-
-def _size(n: int) -> str:
-    """Sizes as the compiler prints them: B, KiB, MiB with two decimals."""
-    if n >= MIB:
-        return f"{n / MIB:.2f}MiB"
-    if n >= 1024:
-        return f"{n / 1024:.2f}KiB"
-    return f"{n}B"
+from tpulint.units import size
 
 
 def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
@@ -70,19 +62,19 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
         detail = (f"; {len(long_rows)} layer(s) with weight rows over {ROW_LIMIT} bytes are always streamed"
                   if long_rows else "")
         if constants:
-            detail += f"; {_size(constants)} of constant operands of elementwise ops are always streamed"
+            detail += f"; {size(constants)} of constant operands of elementwise ops are always streamed"
         out.append(Finding(
             "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC if memory.source == "estimate"
             else Confidence.DOCUMENTED, Effect.NONE,
-            f"{_size(memory.streamed_bytes)} of {_size(memory.parameter_bytes)} parameters are streamed from the "
-            f"host on every inference; {_size(memory.cached_bytes)} cached on chip ({why}){detail}",
+            f"{size(memory.streamed_bytes)} of {size(memory.parameter_bytes)} parameters are streamed from the "
+            f"host on every inference; {size(memory.cached_bytes)} cached on chip ({why}){detail}",
             Location(), fix="shrink the Edge TPU part of the model or segment it over several Edge TPUs"))
     elif memory.source == "estimate" and memory.cached_bytes * (100 + memory.uncertainty_pct) > \
             memory.on_chip_budget_bytes * 100:
         out.append(Finding(
             "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
-            f"about {_size(memory.cached_bytes)} of parameters (±{memory.uncertainty_pct}%) is close to the "
-            f"{_size(memory.on_chip_budget_bytes)} the compiler caches on chip: part of it may be streamed on every "
+            f"about {size(memory.cached_bytes)} of parameters (±{memory.uncertainty_pct}%) is close to the "
+            f"{size(memory.on_chip_budget_bytes)} the compiler caches on chip: part of it may be streamed on every "
             "inference", Location(),
             fix="shrink the Edge TPU part of the model or segment it over several Edge TPUs"))
     return out
@@ -97,8 +89,8 @@ def co_compile_streamed(model: Model, memory: MemoryEstimate) -> list[Finding]:
     return [Finding(
         "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC, Effect.NONE,
         f"co-compiled as model {share.position + 1} of {len(share.models)} (after {before}), "
-        f"{_size(share.streamed_bytes)} of its parameters are streamed and {_size(share.cached_bytes)} cached; "
-        f"{_size(share.remaining_before)} of the cache was left", Location(),
+        f"{size(share.streamed_bytes)} of its parameters are streamed and {size(share.cached_bytes)} cached; "
+        f"{size(share.remaining_before)} of the cache was left", Location(),
         fix="list this model earlier in the co-compilation or co-compile fewer models")]
 
 

@@ -5,17 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from tpulint.units import size
+
 # Optional per-model panels the report may carry (dicts filled by the compiled-model and memory analyses).
 PANELS = (("compiled_info", "Compiled model"), ("memory", "On-chip memory"))
-
-
-def size(n: float) -> str:
-    """Bytes in the compiler's own units: B, KiB or MiB with two decimals (COMPILER.md 4.1)."""
-    if n < 1024:
-        return f"{n:.2f}B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.2f}KiB"
-    return f"{n / (1024 * 1024):.2f}MiB"
 
 
 def verdict(m: dict[str, Any]) -> str:
