@@ -104,6 +104,36 @@ def test_a_bug_in_a_worker_is_raised_with_its_traceback(tmp_path, monkeypatch) -
 
 
 @needs_fork
+def test_the_parent_stops_running_ahead_of_a_slow_worker(monkeypatch) -> None:
+    """While a worker is stuck on a slow model, the parent analyses ahead only up to HOLD_PER_PROCESS results
+    per process, then waits: what is held for later stays bounded (by the limit, plus the batch the parent
+    is in and what the worker sends meanwhile: at most a batch of 8 each)."""
+    parent = os.getpid()
+    real = runner._result
+    first = [True]
+
+    def slow_first_model_in_the_worker(path: str, config: Any, send: str) -> Any:
+        if os.getpid() != parent and first[0]:
+            first[0] = False
+            time.sleep(0.5)
+        return real(path, config, send)
+
+    held = []
+    real_put = runner._Inbox.put
+
+    def put(self: Any, batch: int, result: Any) -> None:
+        real_put(self, batch, result)
+        held.append(self.held)
+
+    monkeypatch.setattr(runner, "_result", slow_first_model_in_the_worker)
+    monkeypatch.setattr(runner._Inbox, "put", put)
+    monkeypatch.setattr(runner, "HOLD_PER_PROCESS", 2)
+    paths = MODELS * 15
+    assert as_text(list(runner.analyze_paths(paths, Config(), 2, "json"))) == serial(paths, "json")
+    assert 4 <= max(held) <= 2 * 2 + 2 * 8
+
+
+@needs_fork
 def test_stopping_early_stops_and_reaps_the_workers() -> None:
     results = runner.analyze_paths(MODELS * 50, Config(), 3, "json")
     assert next(results)[0] == MODELS[0]

@@ -118,6 +118,7 @@ _WORD = struct.Struct("=I")  # a batch number in the queue
 _FRAME = struct.Struct("=iiI")  # batch, item (STARTED, FAILED or the model's index in the batch), payload size
 STARTED = -1  # a worker took the batch
 FAILED = -2  # a worker hit a bug; the payload is marshal((path, traceback))
+HOLD_PER_PROCESS = 64  # results held out of turn, per process, beyond which no new batch is taken
 
 
 def _forked(paths: list[str], config: Any, jobs: int,
@@ -159,30 +160,33 @@ def _forked(paths: list[str], config: Any, jobs: int,
         with gc_paused():  # thousands of small dicts unmarshalled: the collector would cost 3x the unmarshal
             turn = 0
             queue_open = True
+            hold_limit = HOLD_PER_PROCESS * jobs
             while turn < len(cut):
                 ready = inbox.take(turn)
                 if ready is not None:
                     yield from ready
                     turn += 1
                     continue
-                word = os.read(queue_r, _WORD.size) if queue_open else b""
-                if not word:  # every batch is taken: wait for the workers
-                    queue_open = False
-                    if not inbox.receive(block=True):
-                        yield from inbox.lost(turn)
-                        turn += 1
-                    continue
-                (mine,) = _WORD.unpack(word)
-                if mine == turn:  # each result goes out at once: no report is held
-                    for path in cut[mine]:
-                        yield _result(path, config, send)
-                        inbox.receive(block=False)
+                if queue_open and inbox.held < hold_limit:
+                    word = os.read(queue_r, _WORD.size)
+                    if word:
+                        (mine,) = _WORD.unpack(word)
+                        if mine == turn:  # each result goes out at once: no report is held
+                            for path in cut[mine]:
+                                yield _result(path, config, send)
+                                inbox.receive(block=False)
+                            turn += 1
+                        else:
+                            inbox.start(mine)
+                            for path in cut[mine]:
+                                inbox.put(mine, _result(path, config, send))
+                                inbox.receive(block=False)
+                        continue
+                    queue_open = False  # every batch is taken
+                # Wait for the workers; far ahead of the turn, only for the one whose batch is next.
+                if not inbox.receive(block=True, only=inbox.owner.get(turn) if inbox.held >= hold_limit else None):
+                    yield from inbox.lost(turn)
                     turn += 1
-                else:
-                    inbox.start(mine)
-                    for k, path in enumerate(cut[mine]):
-                        inbox.put(mine, k, _result(path, config, send))
-                        inbox.receive(block=False)
     finally:
         if queue_w >= 0:
             os.close(queue_w)
@@ -299,10 +303,11 @@ class _Inbox:
     def __init__(self, cut: list[list[str]]) -> None:
         self.cut = cut
         self.items: dict[int, list[Any]] = {}  # batch -> its results so far, in order
-        self.owner: dict[int, int | None] = {}  # batch -> the pipe of the worker that took it (None: parent)
+        self.held = 0  # results in `items`: what the parent holds until their turn
+        self.owner: dict[int, int] = {}  # batch -> pid of the worker that took it (the parent's batches: absent)
         self.workers: dict[int, int] = {}  # pipe -> pid, while it is open
         self.pending: dict[int, bytearray] = {}  # pipe -> bytes received but not yet parsed
-        self.ended: dict[int, str] = {}  # pipe -> how its worker ended
+        self.ended: dict[int, str] = {}  # pid -> how that worker ended
 
     @property
     def pipes(self) -> list[int]:
@@ -312,26 +317,33 @@ class _Inbox:
         self.workers[pipe] = pid
         self.pending[pipe] = bytearray()
 
-    def start(self, batch: int, pipe: int | None = None) -> None:
-        self.owner[batch] = pipe
+    def start(self, batch: int, pid: int | None = None) -> None:
+        if pid is not None:
+            self.owner[batch] = pid
         self.items[batch] = []
 
-    def put(self, batch: int, item: int, result: Any) -> None:
+    def put(self, batch: int, result: Any) -> None:
         self.items[batch].append(result)
+        self.held += 1
 
     def take(self, batch: int) -> list[Any] | None:
-        """The batch's results once they are all in, else None."""
+        """The batch's results once they are all in (or, if its worker died, as far as they came); else None."""
         items = self.items.get(batch)
-        if items is None or len(items) < len(self.cut[batch]):
-            return None
-        del self.items[batch]
-        return items
+        if items is not None and len(items) == len(self.cut[batch]):
+            del self.items[batch]
+            self.held -= len(items)
+            return items
+        if self.owner.get(batch) in self.ended:
+            return self.lost(batch)
+        return None
 
-    def receive(self, block: bool) -> bool:
-        """Read what the workers sent (waiting for something if `block`); False when no worker is left."""
+    def receive(self, block: bool, only: int | None = None) -> bool:
+        """Read what the workers sent (waiting for something if `block`; from worker `only` alone if it is
+        still running); False when no worker is left."""
         if not self.workers:
             return False
-        for pipe in _readable(list(self.workers), block):
+        pipes = [p for p, pid in self.workers.items() if pid == only] or list(self.workers)
+        for pipe in _readable(pipes, block):
             data = os.read(pipe, 1 << 20)
             if data:
                 self._parse(pipe, data)
@@ -350,18 +362,19 @@ class _Inbox:
             if len(buf) < end:
                 break
             if item == STARTED:
-                self.start(batch, pipe)
+                self.start(batch, self.workers[pipe])
             elif item == FAILED:
                 path, trace = marshal.loads(buf[pos + _FRAME.size:end])
                 raise RuntimeError(f"{path}: internal error in a worker process:\n{trace}")
             else:
                 path, result, problem = marshal.loads(buf[pos + _FRAME.size:end])
-                self.put(batch, item, (path, result, problem))
+                self.put(batch, (path, result, problem))
             pos = end
         del buf[:pos]
 
     def _reap(self, pipe: int) -> None:
         pid = self.workers.pop(pipe)
+        del self.pending[pipe]
         os.close(pipe)
         _, status = os.waitpid(pid, 0)
         if os.WIFSIGNALED(status):
@@ -370,15 +383,15 @@ class _Inbox:
                 name = signal.Signals(number).name
             except ValueError:
                 name = str(number)
-            self.ended[pipe] = f"was killed by signal {name}"
+            self.ended[pid] = f"was killed by signal {name}"
         else:
-            self.ended[pipe] = f"exited with status {os.WEXITSTATUS(status)}"
+            self.ended[pid] = f"exited with status {os.WEXITSTATUS(status)}"
 
     def lost(self, batch: int) -> list[tuple[str, Any, str | None]]:
         """The batch's results as far as they came, then its other models as not analysed."""
         got = self.items.pop(batch, [])
-        pipe = self.owner.get(batch)
-        why = self.ended.get(pipe, "stopped") if pipe is not None else "stopped"
+        self.held -= len(got)
+        why = self.ended.get(self.owner.get(batch, -1), "stopped")
         return got + [(path, None, f"not analysed: the worker process analysing it {why}")
                       for path in self.cut[batch][len(got):]]
 
