@@ -15,7 +15,8 @@ from tpulint.config import Config
 from tpulint.model import Operator, Quantization, Tensor, _new_operator, _new_tensor, fast_constructor, read_model
 from tpulint.render.json import Stream, entry_text, render
 from tpulint.report import ModelFailure, document, header, model_entry, rules_of, streamed_entry
-from tpulint.runner import batches, worker_result
+from tpulint.parallel import batches
+from tpulint.runner import worker_result
 
 MODELS = ("broken_chain.tflite", "int8_cnn.tflite", "float_model.tflite", "custom_op.tflite")
 

@@ -1,4 +1,4 @@
-"""-j: the forked workers sharing the queue with the parent, their failures, and the pool used without fork."""
+"""-j: forked workers sharing the queue with the parent, their failures, and the pool used without fork."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tpulint import runner
+from tpulint import parallel, runner
 from tpulint.config import Config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -58,7 +58,7 @@ def test_a_killed_worker_loses_its_batch_and_nothing_else(tmp_path, monkeypatch)
     """The models of the batch a worker held when it was killed are reported as not analysed, with how it
     ended; every other model is analysed (by the parent, which then has the queue to itself)."""
     parent, started = os.getpid(), tmp_path / "worker-started"
-    real = runner._result
+    real = parallel._result
 
     def dies_in_a_worker(path: str, config: Any, send: str) -> Any:
         if os.getpid() != parent:
@@ -67,14 +67,14 @@ def test_a_killed_worker_loses_its_batch_and_nothing_else(tmp_path, monkeypatch)
         wait_for(started)  # so that the worker surely takes a batch before the parent takes them all
         return real(path, config, send)
 
-    monkeypatch.setattr(runner, "_result", dies_in_a_worker)
+    monkeypatch.setattr(parallel, "_result", dies_in_a_worker)
     paths = MODELS * 10
     got = list(runner.analyze_paths(paths, Config(), 2, "entry"))
     assert [p for p, r, e in got] == paths
     lost = [i for i, (p, r, e) in enumerate(got) if r is None]
     assert [got[i][2] for i in lost] == ["not analysed: the worker process analysing it was killed by signal "
                                          "SIGKILL"] * len(lost)
-    cut = runner.batches(paths, 2)
+    cut = parallel.batches(paths, 2)
     whole_batches = [(sum(map(len, cut[:b])), len(cut[b])) for b in range(len(cut))]
     assert (lost[0], len(lost)) in whole_batches
     assert lost == list(range(lost[0], lost[0] + len(lost)))
@@ -84,7 +84,7 @@ def test_a_killed_worker_loses_its_batch_and_nothing_else(tmp_path, monkeypatch)
 @needs_fork
 def test_a_bug_in_a_worker_is_raised_with_its_traceback(tmp_path, monkeypatch) -> None:
     parent, started = os.getpid(), tmp_path / "worker-started"
-    real = runner._result
+    real = parallel._result
 
     def fails_in_a_worker(path: str, config: Any, send: str) -> Any:
         if os.getpid() != parent:
@@ -93,7 +93,7 @@ def test_a_bug_in_a_worker_is_raised_with_its_traceback(tmp_path, monkeypatch) -
         wait_for(started)
         return real(path, config, send)
 
-    monkeypatch.setattr(runner, "_result", fails_in_a_worker)
+    monkeypatch.setattr(parallel, "_result", fails_in_a_worker)
     with pytest.raises(RuntimeError) as caught:
         list(runner.analyze_paths(MODELS * 10, Config(), 2, "entry"))
     path, _, trace = str(caught.value).partition(": internal error in a worker process:\n")
@@ -109,7 +109,7 @@ def test_the_parent_stops_running_ahead_of_a_slow_worker(monkeypatch) -> None:
     per process, then waits: what is held for later stays bounded (by the limit, plus the batch the parent
     is in and what the worker sends meanwhile: at most a batch of 8 each)."""
     parent = os.getpid()
-    real = runner._result
+    real = parallel._result
     first = [True]
 
     def slow_first_model_in_the_worker(path: str, config: Any, send: str) -> Any:
@@ -119,15 +119,15 @@ def test_the_parent_stops_running_ahead_of_a_slow_worker(monkeypatch) -> None:
         return real(path, config, send)
 
     held = []
-    real_put = runner._Inbox.put
+    real_put = parallel._Inbox.put
 
     def put(self: Any, batch: int, result: Any) -> None:
         real_put(self, batch, result)
         held.append(self.held)
 
-    monkeypatch.setattr(runner, "_result", slow_first_model_in_the_worker)
-    monkeypatch.setattr(runner._Inbox, "put", put)
-    monkeypatch.setattr(runner, "HOLD_PER_PROCESS", 2)
+    monkeypatch.setattr(parallel, "_result", slow_first_model_in_the_worker)
+    monkeypatch.setattr(parallel._Inbox, "put", put)
+    monkeypatch.setattr(parallel, "HOLD_PER_PROCESS", 2)
     paths = MODELS * 15
     assert as_text(list(runner.analyze_paths(paths, Config(), 2, "json"))) == serial(paths, "json")
     assert 4 <= max(held) <= 2 * 2 + 2 * 8
@@ -143,11 +143,11 @@ def test_stopping_early_stops_and_reaps_the_workers() -> None:
 
 def test_a_queue_longer_than_the_pipe_arrives_whole_in_order() -> None:
     """More batches than the pipe holds: what does not fit goes in from a thread, never a word split."""
-    words = [runner._WORD.pack(i) for i in range(100_000)]
+    words = [parallel._WORD.pack(i) for i in range(100_000)]
     read_end, write_end = os.pipe()
-    left = runner._fill_queue(write_end, words)
+    left = parallel._fill_queue(write_end, words)
     assert 0 < len(left) < len(words)
-    writer = threading.Thread(target=runner._write_queue, args=(write_end, left))
+    writer = threading.Thread(target=parallel._write_queue, args=(write_end, left))
     writer.start()
     received = bytearray()
     while chunk := os.read(read_end, 1 << 16):
@@ -159,7 +159,7 @@ def test_a_queue_longer_than_the_pipe_arrives_whole_in_order() -> None:
 
 def test_the_pool_without_fork_gives_the_serial_results(monkeypatch) -> None:
     """Where there is no fork (Windows) the models go to a pool of spawned processes instead."""
-    monkeypatch.setattr(runner, "FORK", False)
+    monkeypatch.setattr(parallel, "FORK", False)
     paths = MODELS * 3
     assert as_text(list(runner.analyze_paths(paths, Config(), 2, "json"))) == serial(paths, "json")
 
