@@ -192,6 +192,18 @@ def cli(*args: str) -> list[str]:
     return ["-m", "tpulint", "--isolated", *args]
 
 
+def median_pair(first: list[str], second: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall times of two commands run alternately, so that a change in the machine's load during the
+    measurement weighs on both alike."""
+    run_child(first)
+    run_child(second)
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(run_child(first)[0])
+        b.append(run_child(second)[0])
+    return statistics.median(a), statistics.median(b)
+
+
 def median_child(args: list[str], repeat: int) -> tuple[float, int]:
     run_child(args)  # warm-up: page cache, .pyc files
     runs = [run_child(args) for _ in range(repeat)]
@@ -349,10 +361,9 @@ def run(ns: argparse.Namespace, repeat: int, work: Path) -> int:
     small = work / "small"
     small_models(small, ns.small_models)
     capacity = statistics.median(parallel_capacity() for _ in range(3))
-    serial, _ = median_child(cli(str(small)), max(3, repeat // 2))
-    parallel, _ = median_child(cli("-j", "2", str(small)), max(3, repeat // 2))
-    serial_json, _ = median_child(cli("--format", "json", str(small)), max(3, repeat // 2))
-    parallel_json, _ = median_child(cli("--format", "json", "-j", "2", str(small)), max(3, repeat // 2))
+    serial, parallel = median_pair(cli(str(small)), cli("-j", "2", str(small)), max(5, repeat))
+    serial_json, parallel_json = median_pair(cli("--format", "json", str(small)),
+                                             cli("--format", "json", "-j", "2", str(small)), max(5, repeat))
 
     by_name = {r.name: r for r in rows}
     k3, k30 = by_name["chain-3k"], by_name["chain-30k"]
