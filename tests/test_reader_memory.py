@@ -57,3 +57,22 @@ def test_small_files_are_read_not_mapped(monkeypatch) -> None:
     model = read_model(Path(__file__).resolve().parents[1] / "fixtures" / "int8_cnn.tflite")
     assert [op.name for op in model.subgraphs[0].operators] == [
         "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+
+
+def test_large_files_without_pread_are_read_through_the_mapping(tmp_path, monkeypatch) -> None:
+    """Windows has no os.pread: files over 16 MiB then go through the mapping alone."""
+    import os
+
+    from tpulint.model import read_model
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    b.tensor("x", [1, 1024], "int8")
+    b.tensor("w", [20480, 1024], "int8", data=20 * 1024 * 1024)
+    b.tensor("y", [1, 20480], "int8")
+    b.op("FULLY_CONNECTED", ["x", "w", None], ["y"])
+    path = tmp_path / "big.tflite"
+    path.write_bytes(b.build())
+    monkeypatch.delattr(os, "pread")
+    model = read_model(path)
+    assert [t.data_size for t in model.main.tensors] == [0, 20 * 1024 * 1024, 0]

@@ -143,8 +143,9 @@ class Reader:
         self.data = data
         self.size = len(data)
         self.what = what
-        # Large files: weight-sized data is read with pread (see `cold`); small ones are simply mapped.
-        self.fd = fd if fd is not None and self.size > COLD_FILE_SIZE else None
+        # Large files: weight-sized data is read with pread (see `cold`) where there is one (not on Windows);
+        # small ones are read whole.
+        self.fd = fd if fd is not None and self.size > COLD_FILE_SIZE and hasattr(os, "pread") else None
         self.budget = self.size + _BUDGET_SLACK
         self._vtables: dict[int, tuple[int, ...]] = {}
         self._plans: dict[Layout, dict[int, Plan]] = {}
