@@ -156,6 +156,10 @@ class Model:
     metadata: tuple[str, ...] = ()
     signatures: tuple[Signature, ...] = ()
     min_runtime_version: str | None = None
+    # Where each buffer's data starts in the file (0: no data), for the few rules that read parameter values.
+    buffer_offsets: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    # The bytes of a model parsed from memory (read_model_bytes); None for a file, which is reopened instead.
+    source: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def main(self) -> Subgraph:
@@ -229,7 +233,7 @@ def read_model_bytes(data: bytes, path: str = "<bytes>") -> Model:
     if not data:
         raise ModelError("empty file")
     with gc_paused():
-        return parse_model(data, path)
+        return parse_model(data, path, source=True)
 
 
 @contextmanager
@@ -258,8 +262,9 @@ def gc_paused(promote: bool = False) -> Iterator[None]:
         gc.enable()
 
 
-def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None) -> Model:
-    """Parse a model from its bytes (or a mapping of the file `fd`, used to read weight lengths unmapped)."""
+def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None, source: bool = False) -> Model:
+    """Parse a model from its bytes (or a mapping of the file `fd`, used to read weight lengths unmapped);
+    `source`: the Model keeps `data` (bytes) to read parameter values from, as it has no file."""
     size = len(data)
     head = bytes(data[:64])
     foreign = _sniff_foreign(head)
@@ -270,7 +275,7 @@ def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None) -> 
     if head[4:8] != b"TFL3":
         raise ModelError(f"not a TFLite model: file identifier is {head[4:8]!r}, expected b'TFL3'")
     reader = Reader(data, "model", fd)
-    return _ModelParser(reader, path, size).parse()
+    return _ModelParser(reader, path, size, data if source and isinstance(data, bytes) else None).parse()
 
 
 # Table layouts of the TFLite schema fields tpulint reads: (vtable slot, struct code or OFFSET, default).
@@ -368,10 +373,11 @@ class _ModelParser:
     the buffer size before use; every tensor, buffer, operator-code and subgraph index is range-checked.
     """
 
-    def __init__(self, reader: Reader, path: str, size: int) -> None:
+    def __init__(self, reader: Reader, path: str, size: int, source: bytes | None = None) -> None:
         self.r = reader
         self.path = path
         self.size = size
+        self.source = source
         self.buffer_positions: list[int] = []
 
     def parse(self) -> Model:
@@ -398,6 +404,8 @@ class _ModelParser:
             metadata=metadata,
             signatures=signatures,
             min_runtime_version=min_runtime,
+            buffer_offsets=tuple(self.buffer_positions),
+            source=self.source,
         )
 
     def _buffers(self, positions: list[int]) -> list[int]:

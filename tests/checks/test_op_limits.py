@@ -9,7 +9,7 @@ from checks.rulecase import Case, Q, bad, const, conv, found, good, unary
 from tpulint.analysis import analyze_model
 from tpulint.config import Config
 from tpulint.findings import TWO_D_OUTPUT
-from tpulint.model import read_model_bytes
+from tpulint.model import read_model, read_model_bytes
 from tpulint.testing import ModelBuilder
 
 
@@ -300,7 +300,23 @@ def test_softmax_2d_on_compiler_2_carries_the_2d_status() -> None:
     assert [f.status for f in r.findings] == [TWO_D_OUTPUT]
 
 
-def test_strides_are_not_guessed_without_the_file() -> None:
-    # A model held in memory has no readable constants: the stride check stays silent rather than guess.
+def test_a_model_held_in_memory_has_its_constants_read_from_its_bytes() -> None:
     r = analyze_model(read_model_bytes(strided_2().build(), "missing.tflite"), Config(select=("TPU508",)))
-    assert r.findings == ()
+    assert [(f.code, f.location.operator) for f in r.findings] == [("TPU508", 0)]
+
+
+@pytest.mark.parametrize("change", ["removed", "resized"])
+def test_strides_are_not_guessed_when_the_file_changed(tmp_path, change) -> None:
+    """The file is reopened for constant values only if it still has its size; otherwise the check stays
+    silent rather than guess."""
+    path = tmp_path / "strided.tflite"
+    data = strided_2().build()
+    path.write_bytes(data)
+    model = read_model(path)
+    if change == "removed":
+        path.unlink()
+    else:
+        path.write_bytes(data + b"\0" * 8)
+    assert analyze_model(model, Config(select=("TPU508",))).findings == ()
+    path.write_bytes(data)
+    assert [f.code for f in analyze_model(model, Config(select=("TPU508",))).findings] == ["TPU508"]

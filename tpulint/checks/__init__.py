@@ -71,34 +71,45 @@ def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Fi
             out.append(_finding(rule, hit, sg, hit.op, model.path))
     for graph in graphs:
         ctx = Context(model, graph, profile, config)
-        sg = graph.subgraph
-        dispatch: dict[tuple[str, bool], _OpChecks] = {}
-        flags: list[int] | None = None
-        for op in sg.operators:
-            malformed = not op.outputs or not op.inputs or op.inputs[0] < 0
-            key = (op.opcode, malformed)
-            checks = dispatch.get(key)
-            if checks is None:
-                checks = _dispatch(ctx, op.opcode, op_rules)
-                if malformed:  # the reader allows it; only the checks that do not assume an op's arity apply
-                    checks = [c for c in checks if c[0].opcodes is None]
-                dispatch[key] = checks
-            op_flags = 0
-            if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
-                if flags is None:
-                    flags = ctx.flags
-                for i in op.inputs:
-                    if i >= 0:
-                        op_flags |= flags[i]
-                for i in op.outputs:
+        try:
+            out += _op_findings(ctx, op_rules)
+        finally:
+            ctx.close()
+    return out
+
+
+def _op_findings(ctx: Context, op_rules: list[Rule]) -> list[Finding]:
+    """The findings of the per-op rules on every op of one subgraph."""
+    out: list[Finding] = []
+    path = ctx.model.path
+    sg = ctx.sg
+    dispatch: dict[tuple[str, bool], _OpChecks] = {}
+    flags: list[int] | None = None
+    for op in sg.operators:
+        malformed = not op.outputs or not op.inputs or op.inputs[0] < 0
+        key = (op.opcode, malformed)
+        checks = dispatch.get(key)
+        if checks is None:
+            checks = _dispatch(ctx, op.opcode, op_rules)
+            if malformed:  # the reader allows it; only the checks that do not assume an op's arity apply
+                checks = [c for c in checks if c[0].opcodes is None]
+            dispatch[key] = checks
+        op_flags = 0
+        if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
+            if flags is None:
+                flags = ctx.flags
+            for i in op.inputs:
+                if i >= 0:
                     op_flags |= flags[i]
-            for rule, check, need in checks:
-                if need and not op_flags & need:
-                    continue
-                hits = check(ctx, op)
-                if hits:
-                    for hit in hits:
-                        out.append(_finding(rule, hit, sg, op, model.path))
+            for i in op.outputs:
+                op_flags |= flags[i]
+        for rule, check, need in checks:
+            if need and not op_flags & need:
+                continue
+            hits = check(ctx, op)
+            if hits:
+                for hit in hits:
+                    out.append(_finding(rule, hit, sg, op, path))
     return out
 
 

@@ -133,6 +133,11 @@ class Context:
             self._constants = ConstantReader(self.model)
         return self._constants.values(self.tensors[index])
 
+    def close(self) -> None:
+        """Release the model file a rule's constant lookup may have opened."""
+        if self._constants is not None:
+            self._constants.close()
+
     def describe(self, t: Tensor) -> str:
         return f"{t.name!r} ({t.dtype}[{t.shape_text()}])"
 

@@ -1,15 +1,11 @@
-"""Read the values of small constant tensors (axis, stride, padding parameters) from the model file on demand."""
+"""Read the values of small constant tensors (axis, stride, padding parameters) on demand."""
 
 from __future__ import annotations
 
-import mmap
 import os
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-
-from tpulint.errors import ModelError
-from tpulint.flatbuf import Reader
 
 if TYPE_CHECKING:
     from tpulint.model import Model, Tensor
@@ -21,45 +17,62 @@ MAX_BYTES = 4096  # parameters only; weights are never read
 class ConstantReader:
     """tpulint.model never reads buffer contents; the few rules that need parameter values read them here.
 
-    The file is reopened only when a rule asks, and only if it still has the size it had when parsed. Models
-    held in memory (no file) have no readable constants: the rules that need them then stay silent.
+    A model parsed from memory is read from its bytes. A file is reopened when a rule first asks, and only
+    if it still has the size it had when parsed; each value is then read at the buffer's offset (no mapping:
+    a file truncated meanwhile gives a short read, not a crash). When a value cannot be read the rules that
+    need it stay silent.
     """
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self._spans: list[tuple[int, int] | None] | None = None
-        self._data: bytes | mmap.mmap | None = None
+        self._file: IO[bytes] | None = None
         self._failed = False
 
     def values(self, t: Tensor) -> np.ndarray | None:
         fmt = _NUMPY.get(t.dtype)
-        if fmt is None or not t.data_size or t.data_size > MAX_BYTES or not self._open():
+        offsets = self.model.buffer_offsets
+        n = t.data_size
+        if fmt is None or not n or n > MAX_BYTES or n % np.dtype(fmt).itemsize or t.buffer >= len(offsets):
             return None
-        assert self._spans is not None and self._data is not None
-        span = self._spans[t.buffer] if t.buffer < len(self._spans) else None
-        if span is None or span[1] != t.data_size:
+        start = offsets[t.buffer]
+        if not start:
             return None
-        raw = bytes(self._data[span[0]:span[0] + span[1]])
-        if len(raw) % np.dtype(fmt).itemsize:
-            return None
-        return np.frombuffer(raw, dtype=fmt)
+        raw = self._read(start, n)
+        return None if raw is None else np.frombuffer(raw, dtype=fmt)
 
-    def _open(self) -> bool:
-        if self._spans is not None:
-            return True
-        if self._failed:
-            return False
-        self._failed = True
-        try:
-            if not os.path.isfile(self.model.path) or os.path.getsize(self.model.path) != self.model.file_size:
-                return False
-            with open(self.model.path, "rb") as f:
-                data: bytes | mmap.mmap = f.read() if self.model.file_size < (1 << 20) else \
-                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            spans = []
-            for t in Reader(data, "model").root().tables(4):  # type: ignore[arg-type]  # mmap is a buffer
-                spans.append(t.vector_span(0, 1))
-        except (OSError, ModelError, ValueError):
-            return False
-        self._data, self._spans, self._failed = data, spans, False
-        return True
+    def _read(self, start: int, n: int) -> bytes | None:
+        source = self.model.source
+        if source is not None:
+            raw = source[start:start + n]
+        else:
+            f = self._open()
+            if f is None:
+                return None
+            try:
+                f.seek(start)
+                raw = f.read(n)
+            except OSError:
+                return None
+        return bytes(raw) if len(raw) == n else None
+
+    def _open(self) -> IO[bytes] | None:
+        if self._file is None and not self._failed:
+            self._failed = True
+            try:
+                f = open(self.model.path, "rb", buffering=0)
+            except OSError:
+                return None
+            try:
+                if os.fstat(f.fileno()).st_size != self.model.file_size:
+                    f.close()
+                    return None
+            except OSError:
+                f.close()
+                return None
+            self._file, self._failed = f, False
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
