@@ -13,6 +13,7 @@ from conftest import CORPUS, load_truth
 from edgetpu_package import (ExecutableSpec, LayerSpec, compiled_model, custom_options, package,
                              standard_package)
 from tpulint import analyze
+from tpulint.analysis import analyze_model
 from tpulint.checks.compiled import LEFT_ON_CPU
 from tpulint.cli import main
 from tpulint.compiled import decode_options, decode_package, inspect
@@ -126,6 +127,15 @@ def test_corrupted_package_bytes_never_crash(data):
         decode_package(bytes(pkg))
     except ModelError:
         pass
+
+
+def test_a_compiled_model_held_in_memory_is_decoded_from_its_bytes(tmp_path):
+    data = compiled_model(custom_options(standard_package()))
+    from_file = analyze(write(tmp_path, data))
+    from_memory = analyze_model(read_model_bytes(data, "in-memory.tflite"), from_file.config)
+    assert from_memory.compiled_info.to_dict() == from_file.compiled_info.to_dict()
+    assert from_memory.compiled_info.ops[0].problem is None
+    assert [f.message for f in from_memory.findings] == [f.message for f in from_file.findings]
 
 
 @settings(max_examples=150, deadline=None)

@@ -225,13 +225,16 @@ class CompiledInfo:
 def inspect(model: Model, data: Buffer | None = None) -> CompiledInfo | None:
     """Decode every edgetpu-custom-op of `model`; None for an uncompiled model.
 
-    `data` is the model file's bytes; by default the file at `model.path` is memory-mapped. A damaged or foreign
-    payload never raises: the op carries a `problem` instead.
+    `data` is the model file's bytes; by default those the model was parsed from when it came from memory,
+    else the file at `model.path`, memory-mapped. A damaged or foreign payload never raises: the op carries a
+    `problem` instead.
     """
     found = [(sg.index, op) for sg in model.subgraphs for op in sg.operators if op.is_edgetpu]
     if not found:
         return None
     cpu_ops = sum(len(sg.operators) for sg in model.subgraphs) - len(found)
+    if data is None:
+        data = model.source
     if data is not None:
         return CompiledInfo(tuple(decode_op(data, sg, op) for sg, op in found), cpu_ops)
     try:
