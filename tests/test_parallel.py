@@ -54,6 +54,21 @@ def test_forked_results_are_the_serial_ones_in_input_order(tmp_path, jobs, send)
 
 
 @needs_fork
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_jobs_n_is_this_process_and_n_minus_1_workers(monkeypatch, jobs) -> None:
+    forks = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    assert len(list(runner.analyze_paths(MODELS * 10, Config(), jobs, "summary"))) == 40
+    assert len(forks) == jobs - 1
+
+
+@needs_fork
 def test_a_killed_worker_loses_its_batch_and_nothing_else(tmp_path, monkeypatch) -> None:
     """The models of the batch a worker held when it was killed are reported as not analysed, with how it
     ended; every other model is analysed (by the parent, which then has the queue to itself)."""
