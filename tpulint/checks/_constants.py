@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import IO, TYPE_CHECKING
+import stat
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,7 +26,7 @@ class ConstantReader:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self._file: IO[bytes] | None = None
+        self._fd: int | None = None
         self._failed = False
 
     def values(self, t: Tensor) -> np.ndarray | None:
@@ -45,34 +46,36 @@ class ConstantReader:
         if source is not None:
             raw = source[start:start + n]
         else:
-            f = self._open()
-            if f is None:
+            fd = self._open()
+            if fd is None:
                 return None
             try:
-                f.seek(start)
-                raw = f.read(n)
+                os.lseek(fd, start, os.SEEK_SET)
+                raw = os.read(fd, n)
             except OSError:
                 return None
         return bytes(raw) if len(raw) == n else None
 
-    def _open(self) -> IO[bytes] | None:
-        if self._file is None and not self._failed:
+    def _open(self) -> int | None:
+        """The model file, reopened once; None unless it is still a regular file of the size parsed."""
+        if self._fd is None and not self._failed:
             self._failed = True
-            try:
-                f = open(self.model.path, "rb", buffering=0)
+            try:  # non-blocking: a FIFO put in the file's place must not hang the run
+                fd = os.open(self.model.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
             except OSError:
                 return None
             try:
-                if os.fstat(f.fileno()).st_size != self.model.file_size:
-                    f.close()
-                    return None
+                info = os.fstat(fd)
+                usable = stat.S_ISREG(info.st_mode) and info.st_size == self.model.file_size
             except OSError:
-                f.close()
+                usable = False
+            if not usable:
+                os.close(fd)
                 return None
-            self._file, self._failed = f, False
-        return self._file
+            self._fd, self._failed = fd, False
+        return self._fd
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
