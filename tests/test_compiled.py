@@ -17,6 +17,7 @@ from tpulint.analysis import analyze_model
 from tpulint.checks.compiled import LEFT_ON_CPU
 from tpulint.cli import main
 from tpulint.compiled import decode_options, decode_package, inspect
+from tpulint.config import Config
 from tpulint.errors import ModelError
 from tpulint.model import read_model, read_model_bytes
 from tpulint.report import document
@@ -136,6 +137,24 @@ def test_a_compiled_model_held_in_memory_is_decoded_from_its_bytes(tmp_path):
     assert from_memory.compiled_info.to_dict() == from_file.compiled_info.to_dict()
     assert from_memory.compiled_info.ops[0].problem is None
     assert [f.message for f in from_memory.findings] == [f.message for f in from_file.findings]
+
+
+@pytest.mark.parametrize("change", ["resized", "fifo"])
+def test_a_compiled_model_file_changed_after_reading_is_reported_not_decoded(tmp_path, change):
+    if change == "fifo" and not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    data = compiled_model(custom_options(standard_package()))
+    path = write(tmp_path, data)
+    model = read_model(path)
+    os.unlink(path)
+    if change == "fifo":
+        os.mkfifo(path)  # opening it blocking would hang the run
+    else:
+        with open(path, "wb") as f:
+            f.write(data + b"\0" * 16)
+    info = analyze_model(model, Config()).compiled_info
+    assert [op.problem for op in info.ops] == [
+        "cannot reopen the model file to read the Edge TPU package: the file changed since it was read"]
 
 
 @settings(max_examples=150, deadline=None)

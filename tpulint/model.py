@@ -197,7 +197,7 @@ def read_model(path: str | os.PathLike[str]) -> Model:
     """Read and validate a .tflite file; raise ModelError with a one-line reason when it is not usable."""
     path = os.fspath(path)
     try:
-        with open(path, "rb", buffering=0, opener=_open_nonblocking) as f:
+        with open(path, "rb", buffering=0, opener=open_nonblocking) as f:
             fd = f.fileno()
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -223,7 +223,7 @@ def read_model(path: str | os.PathLike[str]) -> Model:
         raise ModelError(f"cannot read: {e.strerror or e}") from None
 
 
-def _open_nonblocking(path: str, flags: int) -> int:
+def open_nonblocking(path: str, flags: int) -> int:
     """os.open with O_NONBLOCK: a FIFO or a device named like a model must not block the open."""
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 

@@ -60,8 +60,10 @@ class ConstantReader:
         """The model file, reopened once; None unless it is still a regular file of the size parsed."""
         if self._fd is None and not self._failed:
             self._failed = True
-            try:  # non-blocking: a FIFO put in the file's place must not hang the run
-                fd = os.open(self.model.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+            from tpulint.model import open_nonblocking
+
+            try:  # a FIFO put in the file's place must not hang the run
+                fd = open_nonblocking(self.model.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
             except OSError:
                 return None
             try:
