@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,24 +30,29 @@ def test_largest_corpus_model_costs_less_than_twice_its_size() -> None:
     assert grown < 2 * size, f"reading {largest.name} ({size} bytes) grew peak RSS by {grown} bytes"
 
 
-def test_weights_are_not_read(tmp_path) -> None:
-    """A model with 64 MiB of weights: peak RSS grows by far less than the weights."""
+def fully_connected_file(folder: Path, units: int, depth: int) -> Path:
+    """A FULLY_CONNECTED model with units × depth bytes of int8 weights, written to folder/big.tflite."""
     from tpulint.testing import ModelBuilder
 
     b = ModelBuilder()
-    b.tensor("x", [1, 4096], "int8")
-    b.tensor("w", [16384, 4096], "int8", data=64 * 1024 * 1024)
-    b.tensor("y", [1, 16384], "int8")
+    b.tensor("x", [1, depth], "int8")
+    b.tensor("w", [units, depth], "int8", data=units * depth)
+    b.tensor("y", [1, units], "int8")
     b.op("FULLY_CONNECTED", ["x", "w", None], ["y"])
-    path = tmp_path / "big.tflite"
+    path = folder / "big.tflite"
     path.write_bytes(b.build())
+    return path
+
+
+def test_weights_are_not_read(tmp_path) -> None:
+    """A model with 64 MiB of weights: peak RSS grows by far less than the weights."""
+    path = fully_connected_file(tmp_path, 16384, 4096)
     out = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True, text=True, check=True)
     assert int(out.stdout) < 8 * 1024 * 1024
 
 
 def test_small_files_are_read_not_mapped(monkeypatch) -> None:
     import mmap
-    from pathlib import Path
 
     from tpulint.model import read_model
 
@@ -64,15 +70,8 @@ def test_large_files_without_pread_are_read_through_the_mapping(tmp_path, monkey
     import os
 
     from tpulint.model import read_model
-    from tpulint.testing import ModelBuilder
 
-    b = ModelBuilder()
-    b.tensor("x", [1, 1024], "int8")
-    b.tensor("w", [20480, 1024], "int8", data=20 * 1024 * 1024)
-    b.tensor("y", [1, 20480], "int8")
-    b.op("FULLY_CONNECTED", ["x", "w", None], ["y"])
-    path = tmp_path / "big.tflite"
-    path.write_bytes(b.build())
+    path = fully_connected_file(tmp_path, 20480, 1024)
     monkeypatch.delattr(os, "pread")
     model = read_model(path)
     assert [t.data_size for t in model.main.tensors] == [0, 20 * 1024 * 1024, 0]
