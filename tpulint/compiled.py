@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import mmap
-import os
-import stat
 import struct
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -13,7 +11,7 @@ from typing import Any, Iterator
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader, Table
 from tpulint.flexbuffer import Buffer, Span, loads
-from tpulint.model import Model, Operator, open_nonblocking
+from tpulint.model import Model, Operator, reopen
 
 PACKAGE_IDENTIFIER = b"DWN1"
 EXECUTABLE_TYPES = {0: "STAND_ALONE", 1: "PARAMETER_CACHING", 2: "EXECUTION_ONLY"}
@@ -239,10 +237,7 @@ def inspect(model: Model, data: Buffer | None = None) -> CompiledInfo | None:
     if data is not None:
         return CompiledInfo(tuple(decode_op(data, sg, op) for sg, op in found), cpu_ops)
     try:
-        with open(model.path, "rb", buffering=0, opener=open_nonblocking) as f:  # a FIFO must not hang the run
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size != model.file_size:
-                raise OSError("the file changed since it was read")
+        with reopen(model) as f:
             mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as e:
         reason = f"cannot reopen the model file to read the Edge TPU package: {e.strerror or e}"

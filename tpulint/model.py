@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
 from operator import attrgetter
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
 from tpulint import _schema
 from tpulint.errors import ModelError
@@ -228,12 +228,26 @@ def open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
 
 
+def reopen(model: Model) -> BinaryIO:
+    """The model's file opened again (unbuffered), for the few reads after parsing (parameter values, Edge
+    TPU packages); OSError unless it is still a regular file of the size parsed (a FIFO must not hang)."""
+    f = open(model.path, "rb", buffering=0, opener=open_nonblocking)
+    try:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size != model.file_size:
+            raise OSError("the file changed since it was read")
+    except OSError:
+        f.close()
+        raise
+    return f
+
+
 def read_model_bytes(data: bytes, path: str = "<bytes>") -> Model:
     """Parse a model held in memory (used by tests and the fixture builder)."""
     if not data:
         raise ModelError("empty file")
     with gc_paused():
-        return parse_model(data, path, source=True)
+        return parse_model(data, path, source=data)
 
 
 @contextmanager
@@ -262,9 +276,9 @@ def gc_paused(promote: bool = False) -> Iterator[None]:
         gc.enable()
 
 
-def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None, source: bool = False) -> Model:
+def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None, source: bytes | None = None) -> Model:
     """Parse a model from its bytes (or a mapping of the file `fd`, used to read weight lengths unmapped);
-    `source`: the Model keeps `data` (bytes) to read parameter values from, as it has no file."""
+    `source`: the bytes the Model keeps to read parameter values from, when it has no file."""
     size = len(data)
     head = bytes(data[:64])
     foreign = _sniff_foreign(head)
@@ -275,7 +289,7 @@ def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None, sou
     if head[4:8] != b"TFL3":
         raise ModelError(f"not a TFLite model: file identifier is {head[4:8]!r}, expected b'TFL3'")
     reader = Reader(data, "model", fd)
-    return _ModelParser(reader, path, size, data if source and isinstance(data, bytes) else None).parse()
+    return _ModelParser(reader, path, size, source).parse()
 
 
 # Table layouts of the TFLite schema fields tpulint reads: (vtable slot, struct code or OFFSET, default).

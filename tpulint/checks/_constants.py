@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import stat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -26,7 +24,7 @@ class ConstantReader:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self._fd: int | None = None
+        self._file: BinaryIO | None = None
         self._failed = False
 
     def values(self, t: Tensor) -> np.ndarray | None:
@@ -46,38 +44,28 @@ class ConstantReader:
         if source is not None:
             raw = source[start:start + n]
         else:
-            fd = self._open()
-            if fd is None:
+            f = self._open()
+            if f is None:
                 return None
             try:
-                os.lseek(fd, start, os.SEEK_SET)
-                raw = os.read(fd, n)
+                f.seek(start)
+                raw = f.read(n)
             except OSError:
                 return None
         return bytes(raw) if len(raw) == n else None
 
-    def _open(self) -> int | None:
-        """The model file, reopened once; None unless it is still a regular file of the size parsed."""
-        if self._fd is None and not self._failed:
-            self._failed = True
-            from tpulint.model import open_nonblocking
+    def _open(self) -> BinaryIO | None:
+        """The model file, reopened once (tpulint.model.reopen); None when that fails."""
+        if self._file is None and not self._failed:
+            from tpulint.model import reopen
 
-            try:  # a FIFO put in the file's place must not hang the run
-                fd = open_nonblocking(self.model.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            except OSError:
-                return None
             try:
-                info = os.fstat(fd)
-                usable = stat.S_ISREG(info.st_mode) and info.st_size == self.model.file_size
+                self._file = reopen(self.model)
             except OSError:
-                usable = False
-            if not usable:
-                os.close(fd)
-                return None
-            self._fd, self._failed = fd, False
-        return self._fd
+                self._failed = True
+        return self._file
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
