@@ -32,6 +32,7 @@ class Config:
     fail_on: str = "error"
     min_tpu_ops_ratio: float | None = None
     runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
+    limits: tuple[tuple[str, int], ...] = ()  # overrides of the profile's fitted size limits (bench/fit.py)
 
     @property
     def runtime(self) -> int:

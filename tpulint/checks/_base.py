@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tpulint.findings import Effect, Severity
+from tpulint.findings import Confidence, Effect, Severity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,6 +67,7 @@ class Hit:
     status: str | None = None  # overrides the rule's compiler status string
     effect: Effect | None = None  # overrides the rule's effect (e.g. a gate that depends on the compiler)
     severity: Severity | None = None
+    confidence: Confidence | None = None  # e.g. a rule observed on another compiler version than the target
 
 
 class Context:

@@ -87,6 +87,10 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     The table: "No padding in batch dimension" (Pad), "No packing in batch dimension" (Pack), and no splitting
     in the batch dimension (Split, [MEM]). Such an op is not mapped.
 
+    The batch dimension is the first of a 4-D (or larger) tensor: compiler 16.0 maps a PACK along axis 0 of a
+    3-D output ([16, 15, 1], corpus ext_redax_rf_gemm_16trees_split2d); a SPLIT along axis 0 of a 3-D tensor
+    is TPU512.
+
     ## How to fix
     Pad, pack or split along height, width or channels; keep batch 1. (A SPLIT into one piece is a no-op and
     maps: corpus ext_coralmicro_yamnet_spectra_in.)
@@ -101,7 +105,7 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if op.opcode == "PACK":
         out = ts[op.outputs[0]]
         axis = normalize_axes([int(op.options.get("axis", 0))], len(out.shape))  # type: ignore[call-overload]
-        if axis == [0] and len(out.shape) >= 2:
+        if axis == [0] and len(out.shape) >= 4:
             return [Hit(f"PACK along axis 0 makes {ctx.describe(out)}", "pack along an inner axis")]
         return None
     if op.opcode == "PAD":
@@ -119,6 +123,39 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
         return [Hit(f"{op.opcode} splits {ctx.describe(x)} along the batch dimension",
                     "split along an inner axis")]
     return None
+
+
+@rule("TPU512", "split-outer-axis", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
+      status=TWO_D_OUTPUT, opcodes=("SPLIT", "SPLIT_V"))
+def split_outer_axis(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A SPLIT cuts a tensor of at most 3 dimensions along its first axis (of size > 1).
+
+    ## Why it matters
+    Compiler 16.0 left SPLIT int8[16, 14, 1] → 16 × [1, 14, 1] (axis 0) on the CPU with the status "For example,
+    a fully-connected or softmax layer with 2D output", in two models, while SPLITs along the channel axis of
+    4-D feature maps (YOLO, td_split_concat) and a one-piece SPLIT map. A PACK along the same axis maps
+    (TPU506 has the batch-dimension rule for 4-D tensors).
+
+    ## How to fix
+    Split along the innermost axis (transpose or reshape so the pieces lie along the channels), or gather the
+    pieces with STRIDED_SLICE/SLICE ops.
+
+    ## Example
+    SPLIT(axis=0) of int8[16, 14, 1] into 16 pieces.
+
+    ## Sources
+    Corpus ext_redax_rf_gemm_16trees_split2d and ext_redax_rf_gemm_128trees_532ops (16.0 logs: SPLIT 2 "For
+    example, a fully-connected or softmax layer with 2D output"), COMPILER.md 9.
+    """
+    ts = ctx.tensors
+    data = op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]
+    if data < 0:
+        return None
+    x = ts[data]
+    if not 2 <= len(x.shape) <= 3 or x.shape[0] <= 1 or len(op.outputs) < 2 or _split_axis(ctx, op) != 0:
+        return None
+    return [Hit(f"{op.opcode} cuts {ctx.describe(x)} along axis 0 into {len(op.outputs)} pieces",
+                "split along the innermost axis instead")]
 
 
 @_documented_rule("TPU507", "softmax-limits", opcodes=("SOFTMAX",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies
 from tpulint.config import DEFAULT_COMPILER
-from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, Confidence, Effect, Severity
+from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, VERSION_NOT_SUPPORTED, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.profile import load_profile
 from tpulint.registry import rule
@@ -88,6 +88,39 @@ def op_needs_newer_runtime(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     return [Hit(f"{op.opcode} needs Edge TPU runtime {spec.min_runtime}; the target is runtime {ctx.runtime}",
                 f"target runtime {spec.min_runtime} or later (--min-runtime {spec.min_runtime})")]
+
+
+@rule("TPU105", "op-version-not-mapped", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
+      status=VERSION_NOT_SUPPORTED)
+@applies(lambda ctx, code: code in ctx.profile.ops and ctx.profile.ops[code].max_version is not None)
+def op_version_not_mapped(ctx: Context, op: Operator) -> list[Hit] | None:
+    """The operator's version parses but is newer than the versions compiler {compiler} maps.
+
+    ## Why it matters
+    The compiler's parser knows more op versions than its mapper: such an op stays on the CPU, and every op
+    that depends on it is cut off the Edge TPU subgraph. Ultralytics' YOLOv10n export has ADD at version 4: every
+    ADD stays on the CPU and the first one ends the Edge TPU segment after 19 ops, while the same pipeline's
+    YOLOv8n/YOLOv5nu exports with ADD version 2 map. No log of that compile exists, so the status line is
+    tpulint's guess ("Operation version not supported", seen for RESIZE_* versions on 14.1/15.0).
+
+    ## How to fix
+    Convert with the TensorFlow version whose converter emits the older op version (the other exports of the
+    same repository, with ADD v2), or replace the op.
+
+    ## Example
+    ADD version 4 (int8) in a TF 2.x export.
+
+    ## Sources
+    Corpus ext_edward_yolov10n_192_attention against ext_edward_yolov8n_224_int8, ext_edward_yolov5nu_352_int8
+    (same repository and commit); rules/*.toml `ops.*.max_version`.
+    """
+    spec = ctx.profile.ops.get(op.opcode)
+    if spec is None or spec.max_version is None or op.version <= spec.max_version:
+        return None
+    if any(t.dtype not in ctx.profile.dtypes for t in ctx.activations(op)):
+        return None  # e.g. ADD v4 on int64 (corpus ext_redax_rf_treetraversal_gather_19seg): TPU200 says why
+    return [Hit(f"{op.opcode} version {op.version} parses but compiler {ctx.profile.compiler} maps only versions up "
+                f"to {spec.max_version}", f"convert so {op.opcode} is emitted at version {spec.max_version} or older")]
 
 
 @rule("TPU102", "custom-op", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,

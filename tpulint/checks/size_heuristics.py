@@ -13,6 +13,38 @@ _heuristic_rule = partial(rule, severity=Severity.WARNING, confidence=Confidence
                   status=UNSPECIFIED_LIMITATION)
 
 
+def input_elements(ctx: Context, op: Operator) -> int:
+    return elements(ctx.tensors[op.inputs[0]].shape)
+
+
+def output_elements(ctx: Context, op: Operator) -> int:
+    return elements(ctx.tensors[op.outputs[0]].shape)
+
+
+def longest_row(ctx: Context, op: Operator) -> int:
+    """The most elements in the two innermost dimensions of any activation the op reads or writes."""
+    rows, ts = ctx.rows, ctx.tensors
+    return max([rows[i] for i in op.inputs if i >= 0 and not ts[i].data_size] + [rows[i] for i in op.outputs],
+               default=0)
+
+
+def reduced_elements(ctx: Context, op: Operator) -> int | None:
+    """Values a MEAN averages into each output value."""
+    axes = reduced_axes(ctx, op)
+    if not axes:
+        return None
+    x = ctx.tensors[op.inputs[0]]
+    n = 1
+    for a in axes:
+        n *= max(x.shape[a], 1)
+    return n
+
+
+def output_units(ctx: Context, op: Operator) -> int:
+    out = ctx.tensors[op.outputs[0]]
+    return out.shape[-1] if out.shape else 1
+
+
 @_heuristic_rule("TPU600", "large-tensor-row", limits=("tensor_row_max_elements",))
 @needs(F_ROW)
 def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
@@ -80,7 +112,7 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     """
     limit = ctx.profile.limits["transpose_max_elements"]
     x = ctx.tensors[op.inputs[0]]
-    n = elements(x.shape)
+    n = input_elements(ctx, op)
     if n <= limit:
         return None
     return [Hit(f"TRANSPOSE of {ctx.describe(x)} moves {n:,} elements (> {limit:,})",
@@ -108,7 +140,7 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     """
     limit = ctx.profile.limits["reshape_max_elements"]
     x = ctx.tensors[op.inputs[0]]
-    n = elements(x.shape)
+    n = input_elements(ctx, op)
     if n <= limit:
         return None
     return [Hit(f"RESHAPE of {ctx.describe(x)} ({n:,} elements, > {limit:,})",
@@ -153,6 +185,36 @@ def large_resize_bilinear(ctx: Context, op: Operator) -> list[Hit] | None:
     return None
 
 
+@_heuristic_rule("TPU606", "large-resize-nearest", opcodes=("RESIZE_NEAREST_NEIGHBOR",),
+                 limits=("resize_nearest_max_output_elements",))
+def large_resize_nearest(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A RESIZE_NEAREST_NEIGHBOR outputs more than {resize_nearest_max_output_elements} elements.
+
+    ## Why it matters
+    The table gives nearest-neighbour resizes the same note as bilinear ones ("depending on input/output size,
+    this operation might not be mapped"). In an AdaIN decoder three identical 2× upsamplings map at
+    1×64×64×256 and 1×128×128×128 (2,097,152 elements) and the last one, to 1×256×256×64 (4,194,304), stays on
+    the CPU with everything after it. The threshold ({resize_nearest_max_output_elements}) lies between the
+    two; a mapped resize in between, or a refused smaller one, would settle it.
+
+    ## How to fix
+    Do the last, largest upsampling on the CPU (cut the model before it), or upsample fewer channels.
+
+    ## Example
+    RESIZE_NEAREST_NEIGHBOR int8[1, 128, 128, 64] → [1, 256, 256, 64].
+
+    ## Sources
+    Corpus ext_mistake_adain_decoder_resize256_cpu (COMPILER.md 9); coral.ai table ResizeNearestNeighbor row.
+    """
+    out = ctx.tensors[op.outputs[0]]
+    n = output_elements(ctx, op)
+    limit = ctx.profile.limits["resize_nearest_max_output_elements"]
+    if n <= limit:
+        return None
+    return [Hit(f"RESIZE_NEAREST_NEIGHBOR output {ctx.describe(out)} has {n:,} elements (> {limit:,})",
+                "do the largest upsampling on the CPU, or upsample fewer channels")]
+
+
 @_heuristic_rule("TPU604", "large-mean", opcodes=("MEAN",), limits=("mean_max_reduced_elements",))
 def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
     """A MEAN averages more than {mean_max_reduced_elements} elements into each output value.
@@ -173,11 +235,9 @@ def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
     """
     x = ctx.tensors[op.inputs[0]]
     axes = reduced_axes(ctx, op)
-    if not axes:
+    n = reduced_elements(ctx, op)
+    if n is None:
         return None
-    n = 1
-    for a in axes:
-        n *= max(x.shape[a], 1)
     limit = ctx.profile.limits["mean_max_reduced_elements"]
     if n <= limit:
         return None
@@ -205,10 +265,22 @@ def large_fully_connected(ctx: Context, op: Operator) -> list[Hit] | None:
     ## Sources
     LIBCORAL-CHANGES (split_fc), LibrEdgeTPU hardware analysis, #663 (COMPILER.md 1.5).
     """
-    out = ctx.tensors[op.outputs[0]]
-    units = out.shape[-1] if out.shape else 1
+    units = output_units(ctx, op)
     limit = ctx.profile.limits["fully_connected_max_units"]
     if units <= limit:
         return None
     return [Hit(f"FULLY_CONNECTED with {units:,} output units (> {limit:,})",
                 "split the layer (libcoral split_fc) or run it on the CPU")]
+
+
+# What each fitted limit bounds, measured the way its rule measures it: limit -> (opcodes or None = every op, measure).
+# bench/fit.py re-fits the limits from the corpus with these (COMPILER.md evidence, leave-one-repository-out).
+MEASURES = {
+    "tensor_row_max_elements": (None, longest_row),
+    "transpose_max_elements": (frozenset({"TRANSPOSE"}), input_elements),
+    "reshape_max_elements": (frozenset({"RESHAPE"}), input_elements),
+    "resize_bilinear_max_output_elements": (frozenset({"RESIZE_BILINEAR"}), output_elements),
+    "resize_nearest_max_output_elements": (frozenset({"RESIZE_NEAREST_NEIGHBOR"}), output_elements),
+    "mean_max_reduced_elements": (frozenset({"MEAN"}), reduced_elements),
+    "fully_connected_max_units": (frozenset({"FULLY_CONNECTED"}), output_units),
+}
