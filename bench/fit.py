@@ -125,23 +125,42 @@ def external_bounds(path: Path | None = None) -> dict:
 
 
 def fit(observations: dict[str, list[Observation]], external: dict, exclude_repo: str | None = None) -> list[Fit]:
-    """Each limit fitted on the observations (without those of `exclude_repo`) and the external bounds."""
-    fits = []
-    for limit in MEASURES:
-        obs = [o for o in observations.get(limit, []) if o.repo != exclude_repo]
-        ext = external.get(limit, {})
-        lower: Observation | str | None = max((o for o in obs if o.mapped), key=lambda o: o.value, default=None)
-        low = lower.value if isinstance(lower, Observation) else 0
-        if ext.get("mapped", 0) > low:
-            low, lower = ext["mapped"], f"{ext['mapped']:,} ({ext['source']})"
-        upper: Observation | str | None = min((o for o in obs if o.needs_own_reason and o.value > low),
-                                              key=lambda o: o.value, default=None)
-        high = upper.value if isinstance(upper, Observation) else None
-        if "refused" in ext and ext["refused"] > low and (high is None or ext["refused"] < high):
-            high, upper = ext["refused"], f"{ext['refused']:,} ({ext['source']})"
-        value = None if high is None or low == 0 else max(low, min(high - 1, math.isqrt(low * high)))
-        fits.append(Fit(limit, value, lower, upper))
+    """Each limit fitted on the observations (without those of `exclude_repo`) and the external bounds.
+
+    A refused op counts against a limit only if no other limit, as fitted so far, already explains it (a large
+    TRANSPOSE also has a long row); the fits are repeated until they no longer change.
+    """
+    kept = {limit: [o for o in obs if o.repo != exclude_repo] for limit, obs in observations.items()}
+    values: dict[str, int | None] = {}
+    fits: list[Fit] = []
+    for _ in range(8):
+        explained: dict[tuple[str, int], set[str]] = {}
+        for limit, obs in kept.items():
+            value = values.get(limit)
+            for o in obs:
+                if value is not None and o.value > value:
+                    explained.setdefault((o.case, o.op), set()).add(limit)
+        fits = [_fit_one(limit, kept.get(limit, []), external.get(limit, {}), explained) for limit in MEASURES]
+        new = {f.limit: f.value for f in fits}
+        if new == values:
+            break
+        values = new
     return fits
+
+
+def _fit_one(limit: str, obs: list[Observation], ext: dict, explained: dict[tuple[str, int], set[str]]) -> Fit:
+    lower: Observation | str | None = max((o for o in obs if o.mapped), key=lambda o: o.value, default=None)
+    low = lower.value if isinstance(lower, Observation) else 0
+    if ext.get("mapped", 0) > low:
+        low, lower = ext["mapped"], f"{ext['mapped']:,} ({ext['source']})"
+    refused = [o for o in obs if o.needs_own_reason and o.value > low
+               and not explained.get((o.case, o.op), set()) - {limit}]
+    upper: Observation | str | None = min(refused, key=lambda o: o.value, default=None)
+    high = upper.value if isinstance(upper, Observation) else None
+    if "refused" in ext and ext["refused"] > low and (high is None or ext["refused"] < high):
+        high, upper = ext["refused"], f"{ext['refused']:,} ({ext['source']})"
+    value = None if high is None or low == 0 else max(low, min(high - 1, math.isqrt(low * high)))
+    return Fit(limit, value, lower, upper)
 
 
 def overrides(fits: list[Fit]) -> dict[str, int]:
