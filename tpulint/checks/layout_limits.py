@@ -148,8 +148,9 @@ def split_outer_axis(ctx: Context, op: Operator) -> list[Hit] | None:
     example, a fully-connected or softmax layer with 2D output"), COMPILER.md 9.
     """
     ts = ctx.tensors
-    data = op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]
-    if data < 0:
+    position = 1 if op.opcode == "SPLIT" else 0
+    data = op.inputs[position] if len(op.inputs) > position else -1
+    if data < 0 or (op.opcode == "SPLIT_V" and len(op.inputs) < 3) or op.inputs[0] < 0:
         return None
     x = ts[data]
     if not 2 <= len(x.shape) <= 3 or x.shape[0] <= 1 or len(op.outputs) < 2 or _split_axis(ctx, op) != 0:

@@ -54,12 +54,11 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
     Detection heads flatten feature maps into long rows ([1, 144, 8400], [1, 25200, 85]); the compiler refuses
     ops on them with "Operation is otherwise supported, but not mapped due to some unspecified limitation"
     while the same ops on feature maps of many more elements ([1, 80, 80, 144]) map. Across the corpus the
-    deciding quantity is the size of the two innermost dimensions: every op whose largest row is at most
-    176,400 elements mapped (SSD's [1, 1917, 91] CONCATENATION and LOGISTIC, YOLOv8n@320's [1, 80, 2100]
-    LOGISTIC/QUANTIZE), every op with a row of 230,400 or more did not (CONCATENATION, STRIDED_SLICE,
-    LOGISTIC, QUANTIZE, RESHAPE in YOLOv5n@640, YOLOv8n@320/640). The threshold ({tensor_row_max_elements})
-    lies between the two; EfficientDet-Lite's final LOGISTIC on 1×20736×90 (#490) fits it. A model with a
-    mapped op whose row lies between 176,400 and 230,400, or a refused one below, would settle it.
+    deciding quantity is the size of the two innermost dimensions: the longest row seen mapped is SSD's
+    [1, 1917, 91] (174,447: CONCATENATION and LOGISTIC), the shortest refused one that no other limit explains
+    is YOLOv5n@640's RESHAPE to [1, 4800, 85] (408,000). `bench/fit.py` places the threshold
+    ({tensor_row_max_elements}) at the geometric mean of the two; EfficientDet-Lite's final LOGISTIC on
+    1×20736×90 (#490) fits it. A mapped op with a row between the two, or a refused one below, would settle it.
 
     ## How to fix
     End the Edge TPU part before the head's flatten/concat (`edgetpu_compiler -i` on the last feature maps) and
@@ -94,11 +93,11 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     """A TRANSPOSE moves more than {transpose_max_elements} elements.
 
     ## Why it matters
-    Compiler 16.0 maps TRANSPOSE, but not large ones: in the YOLOv8 heads the NHWC→NCHW transpose maps at
-    20×20 (57,600 elements, and 26,000/28,000 in the custom YOLOv8 models) and is refused at 40×40 (104,000 and
-    more) and 80×80, as is the [1, 4, 16, 2100] box transpose (134,400). The threshold
-    ({transpose_max_elements}) lies between 57,600 and 104,000; a mapped transpose in that range, or a refused
-    smaller one, would settle it. Large transposes near the input (#433) are refused the same way.
+    Compiler 16.0 maps TRANSPOSE, but not large ones: in the YOLO heads the NHWC→NCHW transpose maps up to
+    22×22×144 (69,696 elements, YOLOv5nu@352) and is refused at 40×40×65 (104,000, a custom YOLOv8) and larger,
+    as is the [1, 4, 16, 2100] box transpose (134,400). `bench/fit.py` places the threshold
+    ({transpose_max_elements}) at the geometric mean of 69,696 and 104,000; a mapped transpose in that range, or
+    a refused smaller one, would settle it. Large transposes near the input (#433) are refused the same way.
 
     ## How to fix
     Avoid layout transposes on large feature maps (export in NHWC), or cut the model before them.
@@ -107,8 +106,8 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     TRANSPOSE int8[1, 40, 40, 144] → [1, 144, 40, 40].
 
     ## Sources
-    Corpus ext_yolov8n_goalbuddy, ext_yolov8n_nerbivol, ext_yolov8_best_ddu, ext_yolov8_best_smart_parking;
-    #433; log_hatef2003_model_int8_transpose_break.
+    Corpus ext_edward_yolov5nu_352_int8, ext_edward_yolov8n_224_int8, ext_yolov8n_goalbuddy, ext_yolov8n_nerbivol,
+    ext_yolov8_best_ddu, ext_yolov8_best_smart_parking; #433; log_hatef2003_model_int8_transpose_break.
     """
     limit = ctx.profile.limits["transpose_max_elements"]
     x = ctx.tensors[op.inputs[0]]
@@ -126,8 +125,8 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     ## Why it matters
     The table warns "certain reshapes might not be mapped for large tensor sizes". In YOLOv5n@640 the
     [1, 80, 80, 255] → [1, 6400, 3, 85] reshape (1,632,000 elements) is refused although its rows are short,
-    while [1, 40, 40, 255] → [1, 1600, 3, 85] (408,000) maps. The threshold ({reshape_max_elements}) lies
-    between the two (long rows are covered by TPU600).
+    while [1, 40, 40, 255] → [1, 1600, 3, 85] (408,000) maps. `bench/fit.py` places the threshold
+    ({reshape_max_elements}) at the geometric mean of the two (long rows are covered by TPU600).
 
     ## How to fix
     Cut the model before the detection head's reshapes, or use a smaller input size.
