@@ -57,12 +57,16 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     if memory.streamed_bytes:
         why = "read from the compiled package" if memory.source == "package" else (
             f"estimated, ±{memory.uncertainty_pct}%")
-        long_rows = [x for x in memory.streamed_layers if x.always_streamed and not x.constant]
+        long_rows = [x for x in memory.streamed_layers if x.always_streamed and not x.constant and not x.host_fed]
         constants = sum(x.bytes for x in memory.streamed_layers if x.constant)
         detail = (f"; {len(long_rows)} layer(s) with weight rows over {ROW_LIMIT} bytes are always streamed"
                   if long_rows else "")
         if constants:
             detail += f"; {size(constants)} of constant operands of elementwise ops are always streamed"
+        host_fed = sum(x.bytes for x in memory.streamed_layers if x.host_fed)
+        if host_fed:
+            detail += (f"; {size(host_fed)} of constants multiplied with a model input (FULLY_CONNECTED weights "
+                       "operand) are always streamed")
         out.append(Finding(
             "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC if memory.source == "estimate"
             else Confidence.DOCUMENTED, Effect.NONE,
