@@ -39,7 +39,7 @@ def rule_section(rule: Rule, values: dict[str, Any]) -> str:
         meta.append("limits: " + ", ".join(f"`{k}` = {values.get(k)}" for k in rule.limits))
     lines = [f"## {rule.code} {rule.name}", "", " · ".join(meta), "", _fill(rule.summary, values)]
     for title in SECTIONS:
-        lines += ["", f"### {title}", "", _fill(rule.sections[title], values)]
+        lines += ["", f"### {title}", "", rule.section(title, values)]
     return "\n".join(lines)
 
 

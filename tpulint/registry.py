@@ -47,8 +47,17 @@ class Rule:
             values = default_doc_values()
         parts = [_fill(self.summary, values)]
         for title in SECTIONS:
-            parts.append(f"## {title}\n\n{_fill(self.sections[title], values)}")
+            parts.append(f"## {title}\n\n{self.section(title, values)}")
         return "\n\n".join(parts)
+
+    def section(self, title: str, values: dict[str, Any] | None) -> str:
+        """One documentation section, placeholders filled; Sources ends with the rule's corpus evidence."""
+        text = _fill(self.sections[title], values)
+        if title == "Sources":
+            from tpulint.evidence import evidence_markdown
+
+            text += "\n\n" + evidence_markdown(self.code)
+        return text
 
 
 # Codes of removed rules: never reused (ruff's "removed" group). code -> why it went.
