@@ -363,3 +363,12 @@ def test_strides_are_not_guessed_when_the_file_changed(tmp_path, change) -> None
     path.unlink(missing_ok=True)
     path.write_bytes(data)
     assert [f.code for f in analyze_model(model, Config(select=("TPU508",))).findings] == ["TPU508"]
+
+
+def test_split_rule_is_heuristic_on_compilers_it_was_not_seen_on(tmp_path) -> None:
+    path = tmp_path / "split.tflite"
+    path.write_bytes(split_16_rows().build())
+    for compiler, confidence in (("16.0", "observed"), ("15.0", "heuristic")):
+        (f,) = analyze_model(read_model(path), Config(compiler=compiler, select=("TPU512",))).findings
+        assert str(f.confidence) == confidence
+        assert ("compiler 15.0 is unobserved" in f.message) == (compiler == "15.0")

@@ -70,6 +70,14 @@ class Hit:
     confidence: Confidence | None = None  # e.g. a rule observed on another compiler version than the target
 
 
+def seen_only_on(ctx: "Context", compilers: tuple[str, ...]) -> tuple[Confidence | None, str]:
+    """For a rule whose evidence comes from `compilers` only: (heuristic, a note) on any other target compiler."""
+    if ctx.profile.compiler in compilers:
+        return None, ""
+    return Confidence.HEURISTIC, (f" (seen on compiler {' and '.join(compilers)} only; compiler "
+                                  f"{ctx.profile.compiler} is unobserved)")
+
+
 class Context:
     """One subgraph under one profile; per-tensor facts are computed once, on first use."""
 

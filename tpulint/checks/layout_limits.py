@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from tpulint.checks._base import Context, Hit, normalize_axes, reduced_axes
+from tpulint.checks._base import Context, Hit, normalize_axes, reduced_axes, seen_only_on
 from tpulint.findings import TWO_D_OUTPUT, UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -134,7 +134,8 @@ def split_outer_axis(ctx: Context, op: Operator) -> list[Hit] | None:
     Compiler 16.0 left SPLIT int8[16, 14, 1] → 16 × [1, 14, 1] (axis 0) on the CPU with the status "For example,
     a fully-connected or softmax layer with 2D output", in two models, while SPLITs along the channel axis of
     4-D feature maps (YOLO, td_split_concat) and a one-piece SPLIT map. A PACK along the same axis maps
-    (TPU506 has the batch-dimension rule for 4-D tensors).
+    (TPU506 has the batch-dimension rule for 4-D tensors). Only compiler 16.0 was seen: on older compilers the
+    finding is heuristic.
 
     ## How to fix
     Split along the innermost axis (transpose or reshape so the pieces lie along the channels), or gather the
@@ -155,8 +156,9 @@ def split_outer_axis(ctx: Context, op: Operator) -> list[Hit] | None:
     x = ts[data]
     if not 2 <= len(x.shape) <= 3 or x.shape[0] <= 1 or len(op.outputs) < 2 or _split_axis(ctx, op) != 0:
         return None
-    return [Hit(f"{op.opcode} cuts {ctx.describe(x)} along axis 0 into {len(op.outputs)} pieces",
-                "split along the innermost axis instead")]
+    confidence, note = seen_only_on(ctx, ("16.0",))
+    return [Hit(f"{op.opcode} cuts {ctx.describe(x)} along axis 0 into {len(op.outputs)} pieces{note}",
+                "split along the innermost axis instead", confidence=confidence)]
 
 
 @_documented_rule("TPU507", "softmax-limits", opcodes=("SOFTMAX",),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies
+from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies, seen_only_on
 from tpulint.config import DEFAULT_COMPILER
 from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, VERSION_NOT_SUPPORTED, Confidence, Effect, Severity
 from tpulint.model import Operator
@@ -119,8 +119,10 @@ def op_version_not_mapped(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     if any(t.dtype not in ctx.profile.dtypes for t in ctx.activations(op)):
         return None  # e.g. ADD v4 on int64 (corpus ext_redax_rf_treetraversal_gather_19seg): TPU200 says why
+    confidence, note = seen_only_on(ctx, ("16.0",))
     return [Hit(f"{op.opcode} version {op.version} parses but compiler {ctx.profile.compiler} maps only versions up "
-                f"to {spec.max_version}", f"convert so {op.opcode} is emitted at version {spec.max_version} or older")]
+                f"to {spec.max_version}{note}", f"convert so {op.opcode} is emitted at version {spec.max_version} "
+                "or older", confidence=confidence)]
 
 
 @rule("TPU102", "custom-op", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
