@@ -28,6 +28,14 @@ def batch1() -> ModelBuilder:
     return unary("RELU", [1, 8, 8, 4])
 
 
+def scalar_quantize() -> ModelBuilder:  # the unsized outputs of a detection post-process (corpus clsandoval)
+    return unary("QUANTIZE", [], out_dtype="uint8")
+
+
+def vector_quantize() -> ModelBuilder:
+    return unary("QUANTIZE", [1], out_dtype="uint8")
+
+
 def fc(weights_from_op: bool) -> ModelBuilder:
     b = ModelBuilder()
     b.tensor("x", [1, 16], "int8", quant=Q)
@@ -58,6 +66,8 @@ CASES = [
     good("TPU300", rank5_unit),
     good("TPU300", batch2),  # batch alone is TPU301
     bad("TPU301", batch2, 0),
+    bad("TPU302", scalar_quantize, 0),
+    good("TPU302", vector_quantize),
     good("TPU301", batch1),
     # Activation weights: refused by compiler 2.0 (#25), mapped by 16.0 (corpus ext_redax_*), unobserved between.
     good("TPU400", runtime_weights),
