@@ -49,7 +49,7 @@ FITTED_LIMITS = ("tensor_row_max_elements", "transpose_max_elements", "reshape_m
 
 _SCHEMA: dict[str, Any] = {
     "profile": {"id": str, "compiler": str, "extends": str, "description": str, "source": str},
-    "parser": {"accepts_tf": str, "rejects_tf": str, "float_model": str, "source": str},
+    "parser": {"accepts_tf": str, "rejects_tf": str, "float_model": str, "parsed": dict, "source": str},
     "tensors": {"dtypes": list, "bias_dtypes": list, "state_dtypes": list, "max_nontrivial_rank": int,
                 "source": str},
     "ops": dict,
@@ -81,6 +81,7 @@ class Profile:
     accepts_tf: tuple[int, int]
     rejects_tf: tuple[int, int]
     float_model: str
+    parsed: Mapping[str, int]  # op -> newest version seen parsing on this compiler (overrides the TF bracket)
     dtypes: frozenset[str]
     bias_dtypes: frozenset[str]
     state_dtypes: frozenset[str]
@@ -225,6 +226,10 @@ def _validate(path: Path, data: dict[str, Any], expected_id: str) -> None:
             _parse_release(path, f"parser.{key}", parser[key])
     if parser.get("float_model", "reject") not in FLOAT_MODEL_MODES:
         raise _fail(path, "parser.float_model", f"must be one of {', '.join(FLOAT_MODEL_MODES)}")
+    for op, version in parser.get("parsed", {}).items():
+        _check_op_name(path, f"parser.parsed.{op}", op)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _fail(path, f"parser.parsed.{op}", f"expected an op version (a positive int), not {version!r}")
     for key in ("dtypes", "bias_dtypes", "state_dtypes"):
         for i, dtype in enumerate(data.get("tensors", {}).get(key, [])):
             if dtype not in DTYPES:
@@ -307,7 +312,7 @@ def _build(merged: dict[str, Any], files: list[str], versions: Mapping[str, tupl
     return Profile(
         id=profile["id"], compiler=profile["compiler"], description=profile.get("description", ""),
         files=tuple(files), accepts_tf=accepts, rejects_tf=rejects,
-        float_model=parser.get("float_model", "reject"),
+        float_model=parser.get("float_model", "reject"), parsed=MappingProxyType(dict(parser.get("parsed", {}))),
         dtypes=frozenset(tensors.get("dtypes", ("int8", "uint8"))),
         bias_dtypes=frozenset(tensors.get("bias_dtypes", ("int32",))),
         state_dtypes=frozenset(tensors.get("state_dtypes", ())),

@@ -172,6 +172,14 @@ def reads_input_and_constant() -> ModelBuilder:
     return b.io(["x"], ["z"])
 
 
+def add_v4() -> ModelBuilder:
+    b = ModelBuilder()
+    for name in ("a", "b", "y"):
+        b.tensor(name, [1, 4], "int8", quant=Q)
+    b.op("ADD", ["a", "b"], ["y"], version=4)
+    return b.io(["a", "b"], ["y"])
+
+
 CASES = [
     bad("TPU001", conv_v6_model, 0),  # reported once per opcode and version, at its first op
     good("TPU001", conv_v3_model),
@@ -197,6 +205,8 @@ CASES = [
     bad("TPU006", no_operators, None),
     good("TPU006", static_model),
     bad("TPU007", slice_v6, 0),
+    good("TPU007", add_v4),  # TF 2.6, but seen parsing on 16.0 (parser.parsed)
+    bad("TPU001", add_v4, 0, compiler="15.0"),  # TF 2.6 >= 15.0's rejects_tf (2.5)
     good("TPU007", slice_v2),
     bad("TPU008", reads_unwritten, 1),
     good("TPU008", reads_input_and_constant),

@@ -19,12 +19,13 @@ def _release(r: tuple[int, int]) -> str:
 
 
 def _distinct_op_versions(ctx: ModelContext) -> Iterator[tuple[Graph, Operator, tuple[int, int] | None]]:
-    """(graph, first op, first TF release emitting it) for each distinct builtin (opcode, version) per subgraph."""
+    """(graph, first op, first TF release emitting it) for each distinct builtin (opcode, version) per subgraph,
+    except versions the profile has seen parsing."""
     for g in ctx.graphs:
         seen: set[tuple[str, int]] = set()
         for op in g.subgraph.operators:
             key = (op.opcode, op.version)
-            if key not in seen and op.opcode != "CUSTOM":
+            if key not in seen and op.opcode != "CUSTOM" and op.version > ctx.profile.parsed.get(op.opcode, 0):
                 seen.add(key)
                 yield g, op, ctx.profile.tf_release(op.opcode, op.version)
 
