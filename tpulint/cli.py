@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     fail.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings fail the run")
     fail.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE (fail only on new ones)")
     fail.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE, then pass")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     return p
 
 
@@ -204,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
         return _streamed_json(ns, cfg, found, jobs)
-    send = "summary" if fmt in SUMMARY_ONLY else "entry"
+    send = "report" if ns.co_compile else "summary" if fmt in SUMMARY_ONLY else "entry"
     results: list[Any] = []
     unreadable = False
-    for path, result, problem in _analysed(found, cfg, jobs, send):
+    for path, result, problem in _analysed(found, cfg, jobs, send, ns.debug):
         if result is None:
             unreadable = True
             result = ModelFailure(path, problem or "cannot be analysed")
@@ -259,7 +260,7 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
 
     summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
     unreadable = False
-    results = _analysed(found, cfg, jobs, "json")
+    results = _analysed(found, cfg, jobs, "json", ns.debug)
     try:
         with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
             stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
@@ -272,7 +273,11 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                     text, entry = result
                     stream.entry(text)
                 else:
-                    entry = streamed_entry(result)
+                    try:
+                        entry = streamed_entry(result)
+                    except Exception as e:  # noqa: BLE001 - a bug: this model's error, the document stays valid
+                        unreadable = True
+                        entry = _internal_failure(path, e, ns.debug)
                     del result  # the entry's op iterator holds the report until it is written
                     stream.entry(entry)
                     entry["ops"] = []
@@ -290,11 +295,24 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
     return EXIT_OK
 
 
-def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int,
-              send: str) -> Generator[tuple[str, Any, str | None], None, None]:
+def _internal_failure(path: str, e: Exception, debug: bool) -> dict[str, Any]:
+    """The entry (and the stderr line) of a model whose report could not be laid out because of a bug."""
+    import traceback
+
+    from tpulint.report import ModelFailure
+    from tpulint.runner import internal_error
+
+    error(f"{path}: {internal_error(e)}")
+    if debug:
+        traceback.print_exc()
+    return ModelFailure(path, internal_error(e)).to_dict()
+
+
+def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int, send: str,
+              debug: bool = False) -> Generator[tuple[str, Any, str | None], None, None]:
     """(path, result, problem) for every path found, in order: the readable ones analysed (in `jobs` processes,
     `send` as tpulint.runner.analyze_paths takes it), the others with their problem, printed on stderr as one
-    line; a progress line on a terminal meanwhile."""
+    line (an internal error's traceback follows it with `debug`); a progress line on a terminal meanwhile."""
     from tpulint.runner import Progress, analyze_paths
 
     readable = analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send)
@@ -305,8 +323,11 @@ def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int,
             if problem is None:
                 path, result, problem = next(readable)
             if result is None:
+                problem, _, trace = (problem or "cannot be analysed").partition("\n")
                 progress.clear()
                 error(f"{path}: {problem}")
+                if trace and debug:
+                    print(trace, file=sys.stderr)
             else:
                 progress.update(done, path)
             yield path, result, problem

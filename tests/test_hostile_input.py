@@ -1,0 +1,244 @@
+"""Issue #12's attacks, one section per item: each asserts the exact outcome (exit status, the one line) and,
+for the bombs, the time and memory of a child process (tests/child.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from child import memory_bound_mib, run_cli
+from conftest import FIXTURES, ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+import attacks  # noqa: E402
+
+from tpulint import cli  # noqa: E402
+from tpulint.testing import ModelBuilder  # noqa: E402
+
+GOOD = str(FIXTURES / "int8_cnn.tflite")
+CPU_BOUND = 1.0  # seconds of CPU a bomb may take once fixed (interpreter start included)
+
+
+def _write(tmp_path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _bounded(run, *paths) -> None:
+    assert run.cpu_seconds < CPU_BOUND, f"{run.cpu_seconds:.2f} s of CPU"
+    assert run.peak_mib is not None and run.peak_mib <= memory_bound_mib(*paths), f"{run.peak_mib:.0f} MiB"
+
+
+def _package_lines(path: str, problem: str) -> list[str]:
+    return [f"{path}: TPU800 already compiled for the Edge TPU (package compiler unknown): 1 Edge TPU subgraph(s), "
+            f"0 op(s) left on the CPU; CPU ops are checked as in an uncompiled model",
+            f"{path}: op 0 edgetpu-custom-op: TPU801 the Edge TPU package of this op cannot be read: {problem}",
+            f"{path}: 1/1 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"]
+
+
+# --- 1. FlexBuffer fan-out bomb ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("levels, fan_out, key", [(16, 4, None), (15, 4, "6"), (15, 3, "1")])
+def test_flexbuffer_fanout_bomb_is_bounded(tmp_path, levels, fan_out, key):
+    options = attacks.fanout_bomb(levels, fan_out, key)
+    path = _write(tmp_path, "bomb.tflite", attacks.compiled_model(options))
+    run = run_cli(["--isolated", path])
+    problem = ("custom options are not a FlexBuffer map: not written by edgetpu_compiler" if key is None else
+               f"corrupt custom options (not an Edge TPU FlexBuffer map): decodes to more values than its "
+               f"{len(options)} bytes can hold (shared sub-vectors)")
+    assert (run.returncode, run.lines, run.stderr) == (1, _package_lines(path, problem), "")
+    _bounded(run, path)
+
+
+def test_flexbuffer_dag_decoding_is_bounded_by_the_buffer():
+    from tpulint.flexbuffer import FlexBufferError, loads
+
+    with pytest.raises(FlexBufferError, match=r"^corrupt FlexBuffer: decodes to more values than its \d+ bytes"):
+        loads(attacks.fanout_bomb(16, 4))
+    assert loads(attacks.fanout_bomb(3, 4)) == [[[7]] * 4] * 4  # a small DAG is fine: 21 values, 150 bytes
+
+
+# --- 2. Edge TPU package amplification ---------------------------------------------------------------------
+
+def test_ops_sharing_one_package_decode_it_once(tmp_path):
+    pkg = attacks.package([attacks.executable()], compiler="c" * (2 << 20))
+    path = _write(tmp_path, "shared.tflite", attacks.compiled_model(attacks.edgetpu_options(pkg), ops=2000))
+    run = run_cli(["--isolated", "--format", "json", path])
+    assert (run.returncode, run.stderr) == (0, "")
+    info = json.loads(run.stdout)["models"][0]["compiled_info"]
+    assert info["edgetpu_subgraphs"] == 2000 and len(info["edgetpu_ops"]) == 2000
+    assert info["compiler_version"] == "c" * 1024 + f"... ({2 << 20} characters)"
+    assert [e["op"] for e in info["executables"]] == [0]  # one executable, listed with the first op holding it
+    assert len(run.stdout) < 2 * os.path.getsize(path)  # was 2000 x 2 MB
+    _bounded(run, path)
+
+
+def test_one_executable_listed_a_thousand_times(tmp_path):
+    pkg = attacks.package([attacks.executable("n" * (1 << 20))], repeat=1000)
+    path = _write(tmp_path, "repeat.tflite", attacks.compiled_model(attacks.edgetpu_options(pkg)))
+    run = run_cli(["--isolated", "--format", "json", path])
+    assert (run.returncode, run.stderr) == (0, "")
+    (exe,) = json.loads(run.stdout)["models"][0]["compiled_info"]["executables"]
+    assert exe["name"] == "n" * 1024 + f"... ({1 << 20} characters)"
+    _bounded(run, path)
+
+
+def test_key_vector_of_millions_of_references(tmp_path):
+    options = attacks.edgetpu_options(attacks.package([attacks.executable()]), keys=2_000_000)
+    path = _write(tmp_path, "keys.tflite", attacks.compiled_model(options))
+    run = run_cli(["--isolated", path])
+    assert run.returncode == 0 and run.stderr == ""
+    assert run.lines[-1] == f"{path}: 1/1 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"
+    assert "TPU801" not in run.stdout  # the package is found by binary search, the 2M keys never decoded
+    _bounded(run, path)
+
+
+def test_overlapping_payloads_are_not_decoded_past_the_file_size():
+    from tpulint.compiled import _Decoder
+    from tpulint.model import read_model_bytes
+
+    data = attacks.compiled_model(attacks.edgetpu_options(attacks.package([attacks.executable()])), ops=2)
+    op0, op1 = read_model_bytes(data).main.operators
+    start, length = op0.custom_options_span
+    decoder = _Decoder(data, 0, length + 10)  # room for one payload only
+    first = decoder.op(0, op0)
+    assert first.problem is None
+    shifted = replace(op1, custom_options_span=(start + 1, length - 1))
+    assert decoder.op(0, shifted).problem == (
+        "the custom options overlap other edgetpu-custom-ops' (decoding them would read more than the whole file)")
+    assert decoder.op(0, op1).package is first.package  # the same span: decoded once
+
+
+# --- 3. Tracebacks on small valid models; one model's bug never ends the run ---------------------------------
+
+def _reduce(opcode: str, axis: float) -> bytes:
+    b = ModelBuilder()
+    b.tensor("x", [1, 4, 4, 8], "int8")
+    b.tensor("ax", [1], "float32", data=np.array([axis], np.float32))
+    b.tensor("y", [1, 8], "int8")
+    return b.op(opcode, ["x", "ax"], ["y"]).io(["x"], ["y"]).build()
+
+
+def _pad_to_scalar() -> bytes:
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8")
+    b.tensor("p", [2, 2], "int32", data=np.zeros((2, 2), np.int32))
+    b.tensor("y", [], "int8")
+    return b.op("PAD", ["x", "p"], ["y"]).io(["x"], ["y"]).build()
+
+
+@pytest.mark.parametrize("build, last", [
+    (_pad_to_scalar, "1/1 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"),
+    (lambda: _reduce("MEAN", float("inf")), "0/1 ops on the Edge TPU, 1 on the CPU, 0 Edge TPU subgraphs; nothing maps"),
+    (lambda: _reduce("SUM", float("nan")), "0/1 ops on the Edge TPU, 1 on the CPU, 0 Edge TPU subgraphs; nothing maps"),
+    (lambda: _reduce("REDUCE_MAX", float("-inf")),
+     "0/1 ops on the Edge TPU, 1 on the CPU, 0 Edge TPU subgraphs; nothing maps"),
+])
+def test_valid_models_that_crashed(tmp_path, capsys, build, last):
+    path = _write(tmp_path, "m.tflite", build())
+    status = cli.main(["--isolated", path])
+    out, err = capsys.readouterr()
+    assert (out.splitlines()[-1], err) == (f"{path}: {last}", "")
+    assert status == (0 if "fully" in last else 1)
+
+
+@pytest.fixture()
+def buggy(monkeypatch):
+    """analyze_model raising for models whose path ends in boom.tflite (a test double: no real model does)."""
+    from tpulint import analysis
+
+    original = analysis.analyze_model
+
+    def analyze_model(model, config):
+        if model.path.endswith("boom.tflite"):
+            raise ZeroDivisionError("division by zero")
+        return original(model, config)
+
+    monkeypatch.setattr(analysis, "analyze_model", analyze_model)
+
+
+INTERNAL = ("internal error: ZeroDivisionError: division by zero (a bug in tpulint: please report it with the "
+            "model at https://github.com/tpulint/tpulint/issues; --debug shows the traceback)")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("fmt", ["concise", "json", "sarif"])
+def test_a_bug_in_one_model_is_that_models_error(tmp_path, capsys, buggy, jobs, fmt):
+    boom = _write(tmp_path, "boom.tflite", (FIXTURES / "int8_cnn.tflite").read_bytes())
+    broken = str(FIXTURES / "broken_chain.tflite")
+    status = cli.main(["--isolated", "-j", jobs, "--format", fmt, GOOD, boom, broken])
+    out, err = capsys.readouterr()
+    assert (status, err) == (2, f"tpulint: {boom}: {INTERNAL}\n")
+    if fmt == "json":
+        models = json.loads(out)["models"]
+        assert [m["error"] for m in models] == [None, {"message": INTERNAL}, None]
+        assert models[2]["summary"]["cpu_ops"] == 3
+    elif fmt == "concise":
+        assert out.splitlines()[-1].startswith(f"{broken}: 1/4 ops on the Edge TPU")
+
+
+def test_debug_shows_the_traceback(tmp_path, capsys, buggy):
+    boom = _write(tmp_path, "boom.tflite", (FIXTURES / "int8_cnn.tflite").read_bytes())
+    assert cli.main(["--isolated", "--debug", boom]) == 2
+    err = capsys.readouterr()[1].splitlines()
+    assert err[0] == f"tpulint: {boom}: {INTERNAL}"
+    assert err[1] == "Traceback (most recent call last):" and err[-1] == "ZeroDivisionError: division by zero"
+
+
+# --- 4. A file that shrinks while it is read -----------------------------------------------------------------
+
+def _large_model() -> bytes:
+    from tpulint.flatbuf import COLD_FILE_SIZE
+
+    b = ModelBuilder()
+    rows = COLD_FILE_SIZE // 1024 + 16
+    b.tensor("x", [1, 1024], "int8")
+    b.tensor("w", [rows, 1024], "int8", data=rows * 1024)
+    b.tensor("y", [1, rows], "int8")
+    return b.op("FULLY_CONNECTED", ["x", "w", None], ["y"]).build()
+
+
+_SHRINK_DURING_PARSE = """
+import subprocess, sys, time
+import tpulint.model as m
+from tpulint import cli
+path = sys.argv[1]
+parse = m.parse_model
+def shrinking(*args):  # another process truncates the file while it is being parsed
+    subprocess.Popen([sys.executable, "-c", f"import os; os.truncate({path!r}, 1000)"])
+    time.sleep(0.3)
+    return parse(*args)
+m.parse_model = shrinking
+sys.exit(cli.main(["--isolated", path]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="file leases are Linux's")
+def test_large_file_truncated_during_the_parse(tmp_path):
+    import subprocess
+
+    path = _write(tmp_path, "large.tflite", _large_model())
+    run = subprocess.run([sys.executable, "-c", _SHRINK_DURING_PARSE, path], capture_output=True, text=True,
+                         timeout=20)
+    # The lease holds the truncation back until the parse is done (it used to die of SIGBUS, exit -7/135).
+    assert (run.returncode, run.stderr) == (0, "")
+    assert run.stdout.splitlines()[-1] == f"{path}: 1/1 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"
+
+
+def test_compiled_model_truncated_before_its_package_is_read(tmp_path):
+    from tpulint.compiled import inspect
+    from tpulint.model import read_model
+
+    data = attacks.compiled_model(attacks.edgetpu_options(attacks.package([attacks.executable()])))
+    path = _write(tmp_path, "c.tflite", data)
+    model = read_model(path)
+    os.truncate(path, len(data) // 2)
+    (op,) = inspect(model).ops
+    assert op.problem == "cannot reopen the model file to read the Edge TPU package: the file changed since it was read"
