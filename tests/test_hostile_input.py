@@ -242,3 +242,96 @@ def test_compiled_model_truncated_before_its_package_is_read(tmp_path):
     os.truncate(path, len(data) // 2)
     (op,) = inspect(model).ops
     assert op.problem == "cannot reopen the model file to read the Edge TPU package: the file changed since it was read"
+
+
+# --- 7. Config and baseline files: one line naming the file and the key, exit 2 -------------------------------
+
+@pytest.mark.parametrize("toml, message", [
+    ('[tool.tpulint.per-file-ignores]\n"*.tflite" = 5\n',
+     'tool.tpulint.per-file-ignores."*.tflite": expected a list of strings, got int'),
+    ('[tool]\ntpulint = 5\n', "tool.tpulint: expected a table, got int"),
+    ('tool = "x"\n', "tool: expected a table, got str"),
+    ('[tool.tpulint.per-file-ignores]\n"*.tflite" = "TPU999"\n',
+     'tool.tpulint.per-file-ignores."*.tflite": expected a list of strings, got str'),
+    ('[tool.tpulint]\nselect = [1, 2]\n', "tool.tpulint.select: expected a list of strings, got an item of type int"),
+    ('[tool.tpulint]\nintermediate-tensors = [[1]]\n',
+     "tool.tpulint.intermediate-tensors: expected a list of strings, got an item of type list"),
+    ('[tool.tpulint]\nselect = ["TPU999"]\n', "tool.tpulint.select: unknown rule code 'TPU999'; did you mean TPU009, TPU509?"),
+    ('[tool.tpulint]\nignore = ["TPU1", "TPO2"]\n', "tool.tpulint.ignore: unknown rule code 'TPO2'; did you mean TPU002, TPU102, TPU200?"),
+    ('[tool.tpulint.per-file-ignores]\n"legacy/*" = ["TPU1OO"]\n',
+     'tool.tpulint.per-file-ignores."legacy/*": unknown rule code \'TPU1OO\'; did you mean TPU100, TPU101, TPU102?'),
+])
+def test_bad_config_is_one_line(tmp_path, capsys, toml, message):
+    (tmp_path / "pyproject.toml").write_text(toml)
+    assert cli.main(["--config", str(tmp_path / "pyproject.toml"), GOOD]) == 2
+    assert capsys.readouterr() == ("", f"tpulint: {tmp_path}/pyproject.toml: {message}\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--select", "TPU999"], "--select: unknown rule code 'TPU999'; did you mean TPU009, TPU509?"),
+    (["--ignore", "TPU1,XYZ"], "--ignore: unknown rule code 'XYZ'; `tpulint rule --all` lists the codes"),
+])
+def test_unknown_codes_on_the_command_line(capsys, args, message):
+    assert cli.main(["--isolated", *args, GOOD]) == 2
+    assert capsys.readouterr() == ("", f"tpulint: {message}\n")
+
+
+@pytest.mark.parametrize("cpu_ops, shown", [
+    ('"many"', 'string "many"'), ("null", "null"), ("[1]", "array"), ("1e999", "number Infinity"), ("-1", "number -1"),
+])
+def test_bad_baseline_value_is_one_line(tmp_path, capsys, cpu_ops, shown):
+    baseline = tmp_path / "b.json"
+    baseline.write_text(f'{{"tpulint_baseline": 1, "models": {{"m.tflite": {{"cpu_ops": {cpu_ops}}}}}}}')
+    assert cli.main(["--isolated", "--baseline", str(baseline), GOOD]) == 2
+    out, err = capsys.readouterr()
+    assert err == f'tpulint: {baseline}: models."m.tflite".cpu_ops: expected a count (an integer >= 0), got {shown}\n'
+
+
+def test_deeply_nested_baseline(tmp_path):
+    baseline = tmp_path / "b.json"
+    baseline.write_text("[" * 100_000 + "]" * 100_000)
+    run = run_cli(["--isolated", "--baseline", str(baseline), GOOD])
+    assert (run.returncode, run.errors) == (2, [f"tpulint: {baseline}: baseline is not valid JSON: nested too deeply"])
+    _bounded(run, baseline)
+
+
+# --- 12. Python API --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_analyze_takes_the_models_bytes(kind):
+    import tpulint
+
+    report = tpulint.analyze(kind((FIXTURES / "int8_cnn.tflite").read_bytes()))
+    assert (report.path, report.ops, report.tpu_ops) == ("<bytes>", 6, 6)
+    with pytest.raises(tpulint.ModelError, match="^empty file$"):
+        tpulint.analyze(kind(b""))
+
+
+@pytest.mark.parametrize("args, options, error, message", [
+    ((5,), {}, TypeError, "analyze() takes a path or the model's bytes, not int"),
+    ((GOOD, {}), {}, TypeError, "config must be a tpulint.Config, not dict"),
+    ((GOOD,), {"select": "TPU1"}, TypeError, "select: expected a list of strings, got str"),
+    ((GOOD,), {"ignore": [1]}, TypeError, "ignore: expected a list of strings, got an item of type int"),
+    ((GOOD,), {"per_file_ignores": {"*.tflite": "TPU1"}}, TypeError,
+     'per_file_ignores: expected a list of strings, got str'),
+    ((GOOD,), {"min_runtime": "13"}, TypeError, "min_runtime: expected int, got str"),
+    ((GOOD,), {"multiple_subgraphs": 1}, TypeError, "multiple_subgraphs: expected bool, got int"),
+    ((GOOD,), {"colour": True}, TypeError, "unknown option 'colour'; known: compiler, min_runtime, multiple_subgraphs, "
+     "intermediate_tensors, select, ignore, per_file_ignores, fail_on, min_tpu_ops_ratio, runtime_version"),
+    ((GOOD,), {"compiler": "17.0"}, ValueError, "unknown compiler version '17.0'; known: 2.0, 2.1, 14.1, 15.0, 16.0"),
+    ((GOOD,), {"min_runtime": 9}, ValueError, "min-runtime must be between 10 and 14, not 9"),
+    ((GOOD,), {"select": ["TPU999"]}, ValueError, "select: unknown rule code 'TPU999'; did you mean TPU009, TPU509?"),
+])
+def test_analyze_rejects_bad_arguments(args, options, error, message):
+    import tpulint
+
+    with pytest.raises(error) as e:
+        tpulint.analyze(*args, **options)
+    assert str(e.value) == message
+
+
+def test_analyze_takes_lists_and_tuples_of_codes():
+    import tpulint
+
+    assert tpulint.analyze(GOOD, select=["TPU1"]).config.select == ("TPU1",)
+    assert tpulint.analyze(GOOD, ignore=("TPU",)).findings == ()

@@ -115,6 +115,13 @@ def load_config(ns: argparse.Namespace) -> Any:
             if not pyproject.is_file():
                 raise TpulintError(f"{pyproject}: no such file")
             base = cfg.load_pyproject(pyproject, base)
+    try:
+        return _merged(cfg, base, ns)
+    except cfg.InvalidValue as e:  # a command-line value: name the option as typed
+        raise TpulintError(f"--{e.key.replace('_', '-')}: {e.problem}") from None
+
+
+def _merged(cfg: Any, base: Any, ns: argparse.Namespace) -> Any:
     return cfg.merge(
         base,
         compiler=ns.compiler,
