@@ -335,3 +335,69 @@ def test_analyze_takes_lists_and_tuples_of_codes():
 
     assert tpulint.analyze(GOOD, select=["TPU1"]).config.select == ("TPU1",)
     assert tpulint.analyze(GOOD, ignore=("TPU",)).findings == ()
+
+
+# --- 5. Workflow commands from file names ------------------------------------------------------------------
+
+def _no_workflow_command(text: str, own: bool = False) -> None:
+    import re
+
+    for line in re.split(r"\r\n|\r|\n", text):
+        if re.match(r"\s*(::|##\[)", line):
+            assert own and line.startswith("::") and not line.startswith(("::add-mask", "::error title")), line
+
+
+@pytest.mark.parametrize("fmt", ["concise", "full", "markdown", "html", "json", "sarif", "model-explorer", "github"])
+def test_file_names_cannot_issue_workflow_commands(tmp_path, capsys, monkeypatch, fmt):
+    for name in ("::error title=pwned::x.tflite", "::add-mask::y.tflite", "##[error]z.tflite"):
+        (tmp_path / name).write_bytes((FIXTURES / "broken_chain.tflite").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--isolated", "--format", fmt, "."]) == 1
+    out, err = capsys.readouterr()
+    _no_workflow_command(out, own=fmt == "github")
+    assert err == ""
+    if fmt == "concise":
+        assert out.splitlines()[0] == r"\x23#[error]z.tflite: op 1 FLOOR (floor_1): TPU100 FLOOR is not supported " \
+                                      "by Edge TPU compiler 16.0"
+        assert out.splitlines()[2] == r"\x3a:add-mask::y.tflite: op 1 FLOOR (floor_1): TPU100 FLOOR is not " \
+                                      "supported by Edge TPU compiler 16.0"
+
+
+def test_tensor_names_cannot_issue_workflow_commands():
+    from tpulint.render.escape import no_workflow_commands
+
+    escapes = {":": "\\x3a", "#": "\\x23"}
+    assert no_workflow_commands("a\n  ::error::x\r::add-mask::y\n\u2003##[group]z\nok :: fine", escapes) == (
+        "a\n  \\x3a:error::x\r\\x3a:add-mask::y\n\u2003\\x23#[group]z\nok :: fine")
+
+
+# --- 11. Markdown: mentions, links, long names -----------------------------------------------------------------
+
+def test_markdown_neutralises_mentions_and_links(tmp_path, capsys):
+    from tpulint.render.escape import markdown_text
+
+    assert markdown_text("@octocat @org/team https://evil.example www.evil.com a@b.c email@ 2@") == (
+        "@\u200boctocat @\u200borg/team https:\u200b//evil.example www\u200b.evil.com a@\u200bb.c email@ 2@")
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8")
+    b.tensor("@octocat see https://evil.example", [1, 4], "int8")
+    b.op("FLOOR", ["x"], ["@octocat see https://evil.example"])
+    path = _write(tmp_path, "m.tflite", b.build())
+    cli.main(["--isolated", "--format", "markdown", path])
+    out = capsys.readouterr()[0]
+    assert "| op 0 FLOOR (@\u200boctocat see https:\u200b//evil.example) |" in out
+    assert "@octocat" not in out and "https://evil" not in out
+
+
+def test_markdown_cuts_a_long_name_not_the_report(tmp_path, capsys):
+    long_name = "n" * (1 << 20)
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8")
+    b.tensor(long_name, [1, 4], "int8")
+    b.op("FLOOR", ["x"], [long_name])
+    path = _write(tmp_path, "long.tflite", b.build())
+    cli.main(["--isolated", "--format", "markdown", path, str(FIXTURES / "broken_chain.tflite")])
+    out = capsys.readouterr()[0]
+    assert "Report truncated" not in out and len(out) < 20_000
+    assert f"| 0 FLOOR | {'n' * 1000}… (1,048,576 characters) | Operation not supported | TPU100 |" in out
+    assert f"## {FIXTURES / 'broken_chain.tflite'}".replace("_", "\\_") in out  # the next model is still there
