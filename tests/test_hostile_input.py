@@ -401,3 +401,82 @@ def test_markdown_cuts_a_long_name_not_the_report(tmp_path, capsys):
     assert "Report truncated" not in out and len(out) < 20_000
     assert f"| 0 FLOOR | {'n' * 1000}… (1,048,576 characters) | Operation not supported | TPU100 |" in out
     assert f"## {FIXTURES / 'broken_chain.tflite'}".replace("_", "\\_") in out  # the next model is still there
+
+
+# --- 8. Signals ----------------------------------------------------------------------------------------------
+
+def _wait_for(predicate, timeout: float = 10.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("signame, status, errors", [
+    ("SIGINT", 130, ["tpulint: interrupted"]), ("SIGTERM", 143, []), ("SIGHUP", 129, []),
+])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_signal_during_output_leaves_nothing_behind(tmp_path, signame, status, errors, jobs):
+    import signal
+
+    from child import finish, start_cli
+
+    proc = start_cli(["--isolated", "-j", jobs, "--format", "json", "-o", "out.json"] + [GOOD] * 3000, cwd=tmp_path)
+    _wait_for(lambda: any(tmp_path.glob(".out.json.*.tmp")))
+    sig = getattr(signal, signame)
+    if signame == "SIGINT":  # Ctrl-C reaches the whole process group, workers included
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
+    run = finish(proc)
+    assert (run.returncode, run.errors, sorted(os.listdir(tmp_path))) == (status, errors, [])
+
+
+def test_a_temporary_of_a_killed_run_is_not_reused(tmp_path, capsys):
+    # What a run killed with SIGKILL leaves: the name the previous scheme would give this process, as a symlink.
+    (tmp_path / "victim").write_text("keep")
+    (tmp_path / f".out.json.{os.getpid()}.tmp").symlink_to(tmp_path / "victim")
+    assert cli.main(["--isolated", "--format", "json", "-o", str(tmp_path / "out.json"), GOOD]) == 0
+    assert (tmp_path / "victim").read_text() == "keep"
+    assert json.loads((tmp_path / "out.json").read_text())["models"][0]["summary"]["tpu_ops"] == 6
+
+
+# --- 9. -o never replaces what it should not --------------------------------------------------------------------
+
+def test_output_never_overwrites_an_input_model(tmp_path, capsys):
+    model = _write(tmp_path, "m.tflite", (FIXTURES / "int8_cnn.tflite").read_bytes())
+    os.symlink(model, tmp_path / "link")
+    for output in (model, str(tmp_path / "link")):
+        assert cli.main(["--isolated", "-o", output, str(tmp_path)]) == 2
+        assert capsys.readouterr() == ("", f"tpulint: {output}: refusing to overwrite {model}, an input model\n")
+    assert cli.main(["--isolated", "--write-baseline", model, model]) == 2
+    assert (tmp_path / "m.tflite").read_bytes() == (FIXTURES / "int8_cnn.tflite").read_bytes()
+
+
+def test_output_writes_through_a_symlink(tmp_path, capsys):
+    (tmp_path / "real.json").write_text("old")
+    os.chmod(tmp_path / "real.json", 0o640)
+    os.symlink("real.json", tmp_path / "out.json")
+    assert cli.main(["--isolated", "--format", "json", "-o", str(tmp_path / "out.json"), GOOD]) == 0
+    assert os.path.islink(tmp_path / "out.json")
+    assert json.loads((tmp_path / "real.json").read_text())["models"][0]["path"] == GOOD
+    assert oct(os.stat(tmp_path / "real.json").st_mode & 0o777) == "0o640"  # the file's mode is kept
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_output_writes_into_a_fifo(tmp_path):
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    run = run_cli(["--isolated", "--format", "json", "-o", str(fifo), GOOD])
+    reader.join(10)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert json.loads(got[0])["models"][0]["summary"]["tpu_ops"] == 6
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and sorted(os.listdir(tmp_path)) == ["pipe"]

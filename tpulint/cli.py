@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,19 +152,58 @@ def write_atomically(path: str, text: str) -> None:
 
 @contextmanager
 def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
-    """A file (text, or binary) that replaces `path` only once the block completes; removed if anything fails."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    """A file (text, or binary) that replaces `path` only once the block completes; removed if anything fails,
+    a signal included (see `main`).
+
+    A symlink is written through: its target is replaced, the link kept. A FIFO, a device or another file
+    that is not a regular one is written to directly, never replaced. The temporary file has a fresh name
+    (O_EXCL), so a temporary left by a killed run can neither be reused nor trip a later one."""
+    import tempfile
+
+    target = os.path.realpath(path) if os.path.islink(path) else path
     try:
-        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        info = os.stat(target)
+    except OSError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        with open(target, "wb") if binary else open(target, "w", encoding="utf-8", newline="\n") as f:
             yield f
-        os.replace(tmp, path)
+        return
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _overwrites_an_input(output: str, found: list[tuple[str, str | None]]) -> str | None:
+    """The input model that writing the report to `output` would destroy, if any."""
+    try:
+        out = os.stat(output)
+    except OSError:
+        return None
+    for path, problem in found:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == (out.st_dev, out.st_ino):
+            return path
+    return None
 
 
 def failing(doc: dict[str, Any], cfg: Any) -> bool:
@@ -182,7 +222,42 @@ def failing(doc: dict[str, Any], cfg: Any) -> bool:
     return False
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that temporary files are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command, with Ctrl-C (exit 130, one line) and SIGTERM/SIGHUP (exit 128 + the signal) unwinding
+    through the cleanup of any half-written output."""
+    import signal
+
+    handled = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    try:
+        previous = {sig: signal.signal(sig, _terminate) for sig in handled}
+    except ValueError:  # not the main thread: leave the signals alone
+        pass
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 128 + signal.SIGINT
+    except Terminated as e:
+        return 128 + e.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["rule"]:
         from tpulint.rule_command import main as rule_main
@@ -209,6 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tpulint.report import ModelFailure, document
 
     found = list(iter_model_paths(ns.paths))
+    for output in (ns.output, ns.write_baseline):
+        victim = _overwrites_an_input(output, found) if output else None
+        if victim is not None:
+            error(f"{output}: refusing to overwrite {victim}, an input model")
+            return EXIT_ERROR
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
         return _streamed_json(ns, cfg, found, jobs)

@@ -175,7 +175,9 @@ def _worker(cut: list[list[str]], config: Any, send: str, queue: int, out: int,
     try:
         for fd in closing:
             os.close(fd)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the whole process group: just stop
+        # Ctrl-C reaches the whole process group: just stop; the parent's SIGTERM handler is not the worker's.
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
         _grow_pipe(out)
         while True:
             word = os.read(queue, _WORD.size)
@@ -359,6 +361,7 @@ _send: str = "entry"  # what a pool worker sends back per model
 
 def _init_worker(config: Any, send: str) -> None:
     global _config, _send
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _config = config
     _send = send
 
