@@ -480,3 +480,38 @@ def test_output_writes_into_a_fifo(tmp_path):
     assert (run.returncode, run.stderr) == (0, "")
     assert json.loads(got[0])["models"][0]["summary"]["tpu_ops"] == 6
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and sorted(os.listdir(tmp_path)) == ["pipe"]
+
+
+# --- 6. Symlink loops in directories and globs ------------------------------------------------------------------
+
+@pytest.fixture()
+def looped(tmp_path):
+    """dir/m.tflite, dir/sub/b.tflite, and dir/a, dir/b, dir/sub/up linking back up the tree."""
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dir" / "m.tflite").write_bytes((FIXTURES / "int8_cnn.tflite").read_bytes())
+    (tmp_path / "dir" / "sub" / "b.tflite").write_bytes((FIXTURES / "broken_chain.tflite").read_bytes())
+    for link, target in (("dir/a", "."), ("dir/b", "."), ("dir/sub/up", "../..")):
+        os.symlink(target, tmp_path / link)
+    return tmp_path
+
+
+@pytest.mark.parametrize("arg, found", [
+    ("dir", ["dir/m.tflite", "dir/sub/b.tflite"]),
+    ("dir/**/*.tflite", ["dir/m.tflite", "dir/sub/b.tflite"]),
+    ("**/*.tflite", ["dir/m.tflite", "dir/sub/b.tflite"]),
+    ("dir/*/*.tflite", ["dir/a/m.tflite", "dir/sub/b.tflite"]),  # a bounded pattern goes through the links
+])
+def test_symlink_loops_visit_each_file_once(looped, arg, found):
+    run = run_cli(["--isolated", "--format", "json", arg], cwd=looped)
+    assert (run.returncode, run.stderr) == (1, "")
+    assert [m["path"] for m in json.loads(run.stdout)["models"]] == found
+    _bounded(run)
+
+
+def test_the_same_file_through_links_in_one_glob(looped, capsys, monkeypatch):
+    from tpulint.paths import iter_model_paths
+
+    monkeypatch.chdir(looped)
+    assert list(iter_model_paths(["dir/*"])) == [("dir/m.tflite", None), ("dir/sub/b.tflite", None)]
+    assert list(iter_model_paths(["dir/a/m.tflite", "dir/m.tflite"])) == [  # named files are taken as given
+        ("dir/a/m.tflite", None), ("dir/m.tflite", None)]

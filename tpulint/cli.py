@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import stat
 import sys
@@ -13,6 +12,7 @@ from typing import Any, Generator, Iterator, Sequence
 
 from tpulint._version import __version__
 from tpulint.errors import TpulintError
+from tpulint.paths import iter_model_paths
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -81,29 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
     fail.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE, then pass")
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     return p
-
-
-def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
-    """(path, problem) for each model named by files, directories or globs; problem is None when it can be read."""
-    for arg in args:
-        if os.path.isdir(arg):
-            found = sorted(str(p) for p in Path(arg).rglob("*.tflite") if p.is_file())
-            if not found:
-                yield arg, "directory contains no *.tflite files"
-            yield from ((f, None) for f in found)
-        elif os.path.lexists(arg):
-            yield arg, None
-        elif glob.has_magic(arg):
-            matches = sorted(glob.glob(arg, recursive=True))
-            if not matches:
-                yield arg, "no file matches this pattern"
-            for match in matches:
-                if os.path.isdir(match):
-                    yield from iter_model_paths([match])
-                else:
-                    yield match, None
-        else:
-            yield arg, "no such file"
 
 
 def load_config(ns: argparse.Namespace) -> Any:
