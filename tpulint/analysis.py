@@ -10,7 +10,8 @@ from tpulint import engine
 from tpulint.config import Config, merge
 from tpulint.findings import Effect, Finding
 from tpulint.graph import Graph
-from tpulint.model import Model, gc_paused, read_model
+from tpulint.errors import RulesError
+from tpulint.model import Model, gc_paused, read_model, read_model_bytes
 from tpulint.partition import TPU, Partition, PartitionOptions, partition
 
 
@@ -56,13 +57,30 @@ class ModelReport:
         return self.partitions[subgraph].placements[op].placement
 
 
-def analyze(path: str | os.PathLike[str], config: Config | None = None, **options: Any) -> ModelReport:
-    """Analyse one .tflite file. Options override `config` (compiler, min_runtime, multiple_subgraphs, ...).
+def analyze(model: "str | os.PathLike[str] | bytes | bytearray | memoryview", config: Config | None = None,
+            **options: Any) -> ModelReport:
+    """Analyse one .tflite model: a path, or the model's bytes. Options override `config` (compiler,
+    min_runtime, multiple_subgraphs, intermediate_tensors, select, ignore, per_file_ignores, fail_on,
+    min_tpu_ops_ratio, runtime_version).
 
-    Raises tpulint.ModelError when the file is not a usable model; never any other exception for bad input.
+    Raises tpulint.ModelError when the file is not a usable model, never any other exception for bad input;
+    TypeError for an argument of the wrong type (a string where a list of codes is expected included) or an
+    unknown option, ValueError for an option value out of range or an unknown rule code.
     """
-    cfg = merge(config or Config(), **options)
-    path = os.fspath(path)
+    if config is not None and not isinstance(config, Config):
+        raise TypeError(f"config must be a tpulint.Config, not {type(config).__name__}")
+    try:
+        cfg = merge(config or Config(), **options)
+    except RulesError as e:
+        raise ValueError(str(e)) from None
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        with gc_paused(promote=True):
+            return analyze_model(read_model_bytes(bytes(model)), cfg)
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"analyze() takes a path or the model's bytes, not {type(model).__name__}")
+    path = os.fspath(model)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
     with gc_paused(promote=True):
         return analyze_model(read_model(path), cfg)
 

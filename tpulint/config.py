@@ -103,7 +103,7 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise RulesError(f"{path}: {e}") from None
-    table: dict[str, Any] = data.get("tool", {}).get("tpulint", {})
+    table = _tpulint_table(data, path)
     cfg = base or Config()
     changes: dict[str, Any] = {}
     for key, value in table.items():
@@ -114,21 +114,118 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
             raise RulesError(f"{path}: tool.tpulint.{key}: expected {getattr(kind, '__name__', 'number')}, "
                              f"got {type(value).__name__}")
         name = key.replace("-", "_")
-        if key == "per-file-ignores":
-            value = tuple((str(k), tuple(str(c) for c in v)) for k, v in table[key].items())
-        elif isinstance(value, list):
-            value = tuple(str(v) for v in value)
-        changes[name] = value
+        try:
+            if key == "per-file-ignores":
+                value = tuple((str(k), _strings(v, f"per-file-ignores.{_toml_key(str(k))}"))
+                              for k, v in value.items())
+            elif isinstance(value, list):
+                value = _strings(value, key)
+            changes[name] = value
+            check_codes(replace(cfg, **changes))
+        except InvalidValue as e:
+            raise RulesError(f"{path}: tool.tpulint.{e.key}: {e.problem}") from None
     try:
         return replace(cfg, **changes).validated()
     except RulesError as e:
         raise RulesError(f"{path}: tool.tpulint: {e}") from None
 
 
+def _tpulint_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """[tool.tpulint], checked to be a table (`tool = "x"` or `tool.tpulint = 5` are errors, not tracebacks)."""
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise RulesError(f"{path}: tool: expected a table, got {type(tool).__name__}")
+    table = tool.get("tpulint", {})
+    if not isinstance(table, dict):
+        raise RulesError(f"{path}: tool.tpulint: expected a table, got {type(table).__name__}")
+    return table
+
+
+def _toml_key(key: str) -> str:
+    import json
+
+    return json.dumps(key, ensure_ascii=False)
+
+
+class InvalidValue(RulesError):
+    """A setting with a value of the wrong type or an unknown rule code; `key` names the setting."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    """A list of strings (a string alone is not one: "TPU1" must not become ("T", "P", "U", "1"))."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidValue(key, f"expected a list of strings, got {type(value).__name__}")
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidValue(key, f"expected a list of strings, got an item of type {type(item).__name__}")
+    return tuple(value)
+
+
+def check_codes(cfg: Config) -> None:
+    """Every code in select, ignore and per-file-ignores names a rule or a prefix of one (InvalidValue with the
+    closest known codes otherwise: a typo would silently report nothing, or everything)."""
+    lists = [("select", cfg.select), ("ignore", cfg.ignore)]
+    lists += [(f"per-file-ignores.{_toml_key(pattern)}", codes) for pattern, codes in cfg.per_file_ignores]
+    if not any(codes for _, codes in lists):
+        return
+    from tpulint.registry import all_rules
+
+    known = sorted(r.code for r in all_rules())
+    for key, codes in lists:
+        for code in codes:
+            if not any(k.startswith(code) for k in known) or not code:
+                import difflib
+
+                shared = next((code[:n] for n in range(len(code), 0, -1) if any(k.startswith(code[:n]) for k in known)), "")
+                pool = [k for k in known if k.startswith(shared)]  # TPU1OO: among the TPU1xx codes first
+                scored = sorted((-difflib.SequenceMatcher(None, code.upper(), k).ratio(), k) for k in pool)
+                close = [k for score, k in scored[:3] if -score >= 0.6]  # ties in code order (difflib: reversed)
+                hint = f"; did you mean {', '.join(close)}?" if close else "; `tpulint rule --all` lists the codes"
+                raise InvalidValue(key, f"unknown rule code {code!r}{hint}")
+
+
 def merge(cfg: Config, **overrides: Any) -> Config:
-    """Apply the command-line values that were given (None means not given)."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(cfg, **given).validated()
+    """Apply the command-line (or API) values that were given (None means not given).
+
+    TypeError for an unknown option or a value of the wrong type (a string where a list of strings is
+    expected included); RulesError (InvalidValue: with the option's name) for a value out of range or an
+    unknown rule code."""
+    given = {k: _option(k, v) for k, v in overrides.items() if v is not None}
+    merged = replace(cfg, **given).validated()
+    check_codes(merged)
+    return merged
 
 
-__all__ = ["Config", "COMPILERS", "DEFAULT_COMPILER", "FAIL_ON", "find_pyproject", "load_pyproject", "merge"]
+_OPTION_TYPES: dict[str, Any] = {
+    "compiler": str, "min_runtime": int, "multiple_subgraphs": bool, "intermediate_tensors": list,
+    "select": list, "ignore": list, "per_file_ignores": dict, "fail_on": str, "min_tpu_ops_ratio": (int, float),
+    "runtime_version": int,
+}
+
+
+def _option(key: str, value: Any) -> Any:
+    kind = _OPTION_TYPES.get(key)
+    if kind is None:
+        raise TypeError(f"unknown option {key!r}; known: {', '.join(_OPTION_TYPES)}")
+    name = key.replace("_", "-")
+    try:
+        if kind is list:
+            return _strings(value, name)
+        if kind is dict:
+            pairs = value.items() if isinstance(value, dict) else value
+            return tuple((str(p), _strings(c, f"{name}.{_toml_key(str(p))}")) for p, c in pairs)
+    except (InvalidValue, TypeError, ValueError) as e:
+        raise TypeError(f"{key}: {getattr(e, 'problem', None) or 'expected a mapping of patterns to lists of codes'}") from None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = "a number" if kind == (int, float) else kind.__name__
+        raise TypeError(f"{key}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+__all__ = ["Config", "COMPILERS", "DEFAULT_COMPILER", "FAIL_ON", "InvalidValue", "check_codes", "find_pyproject",
+           "load_pyproject", "merge"]

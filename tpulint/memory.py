@@ -183,7 +183,8 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
         return LayerParams(sg.index, op_index, code, size, row) if size else None
     if code == "PAD" and op.outputs and inputs and inputs[0] >= 0:
         source = tensors[inputs[0]]
-        cin, cout = (source.shape[-1] if source.shape else 1), tensors[op.outputs[0]].shape[-1]
+        out_shape = tensors[op.outputs[0]].shape
+        cin, cout = (source.shape[-1] if source.shape else 1), (out_shape[-1] if out_shape else 1)
         if cin != cout:  # padding the channels: lowered to a 1x1 convolution with identity weights
             size = _round_up(_round_up(cout, LANES) * (_round_up(cin, LANES) + CONV_CHANNEL_BYTES), ALIGN)
             return LayerParams(sg.index, op_index, code, size, _round_up(cin, LANES))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from tpulint.checks._base import Context, Hit, normalize_axes, reduced_axes, seen_only_on
+from tpulint.checks._base import Context, Hit, integer_values, normalize_axes, reduced_axes, seen_only_on
 from tpulint.findings import TWO_D_OUTPUT, UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -71,8 +71,9 @@ def _split_axis(ctx: Context, op: Operator) -> int | None:
     x = ts[op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]]
     axis_input = op.inputs[0] if op.opcode == "SPLIT" else op.inputs[2] if len(op.inputs) > 2 else -1
     values = ctx.constant(axis_input) if axis_input >= 0 else None
-    if values is not None and values.size == 1:
-        axes = normalize_axes([int(values.reshape(-1)[0])], len(x.shape))
+    axis = integer_values(values) if values is not None and values.size == 1 else None
+    if axis is not None:
+        axes = normalize_axes(axis, len(x.shape))
         return axes[0] if axes else None
     out = ts[op.outputs[0]].shape
     diff = [i for i, (a, b) in enumerate(zip(x.shape, out)) if a != b]
