@@ -8,6 +8,7 @@ from typing import Any
 
 from tpulint import engine
 from tpulint.config import Config, merge
+from tpulint.cost import grade, rejected_partition
 from tpulint.findings import Effect, Finding
 from tpulint.graph import Graph
 from tpulint.model import Model, gc_paused, read_model
@@ -77,15 +78,21 @@ def analyze_model(model: Model, config: Config) -> ModelReport:
 
         all_findings, partitions, compiled_info, memory = compiled_view(model, graphs, all_findings, config)
         compilable = True
+        graded_by = partitions
     else:
         from tpulint.checks.compiled import runtime_too_old
         from tpulint.checks.memory import memory_view
 
         compilable = not any(f.effect is Effect.MODEL for f in all_findings)
         part_options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
-        partitions = tuple(partition(g, all_findings, part_options, compilable) for g in graphs)
+        # Findings are graded by the partition the model gets, or would get once its rejection is fixed.
+        graded_by = tuple(partition(g, all_findings, part_options, True) for g in graphs)
+        partitions = graded_by if compilable else tuple(rejected_partition(g, all_findings) for g in graphs)
         memory, memory_findings = memory_view(model, graphs, partitions, config)
+        if not compilable:
+            memory = None  # nothing of a rejected model maps: no on-chip figures to give
         all_findings += [replace(f, path=model.path) for f in memory_findings + runtime_too_old(model, None, config)]
+    all_findings = grade(all_findings, graded_by, graphs, config)
     reported = tuple(sorted((f for f in all_findings if config.enabled(f.code, model.path)), key=Finding.sort_key))
     return ModelReport(model.path, model, graphs, reported, partitions, compilable, config, compiled_info, memory)
 
