@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tpulint import engine
+from tpulint.advice import Advice, advise
 from tpulint.config import Config, merge
 from tpulint.cost import grade, rejected_partition
 from tpulint.findings import Effect, Finding
@@ -28,6 +29,7 @@ class ModelReport:
     config: Config
     compiled_info: Any = None  # tpulint.compiled.CompiledInfo for *_edgetpu.tflite files
     memory: Any = None  # tpulint.memory.MemoryEstimate
+    advice: Advice = Advice()  # what to change, checked by re-running the partition
 
     @property
     def compiled(self) -> bool:
@@ -94,7 +96,10 @@ def analyze_model(model: Model, config: Config) -> ModelReport:
         all_findings += [replace(f, path=model.path) for f in memory_findings + runtime_too_old(model, None, config)]
     all_findings = grade(all_findings, graded_by, graphs, config)
     reported = tuple(sorted((f for f in all_findings if config.enabled(f.code, model.path)), key=Finding.sort_key))
-    return ModelReport(model.path, model, graphs, reported, partitions, compilable, config, compiled_info, memory)
+    advice = advise(model.path, graphs, all_findings, partitions, config) if compilable and not model.is_compiled \
+        else Advice()
+    return ModelReport(model.path, model, graphs, reported, partitions, compilable, config, compiled_info, memory,
+                       advice)
 
 
 __all__ = ["ModelReport", "analyze", "analyze_model", "TPU"]

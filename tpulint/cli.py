@@ -277,7 +277,7 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                     stream.entry(entry)
                     entry["ops"] = []
                 summaries.append(entry)
-            stream.close(rules_of(summaries))
+            stream.close(rules_of(summaries, cfg.compiler))
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR

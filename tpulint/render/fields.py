@@ -28,6 +28,17 @@ def verdict(m: dict[str, Any]) -> str:
             f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
 
 
+def suggestion_heads(advice: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("1. +24 ops:", suggestion) for the ranked fixes; ("-", suggestion) for a split that is not a fix."""
+    rank = 0
+    for s in advice:
+        if s["gain"] > 0:
+            rank += 1
+            yield f"{rank}. +{s['gain']} op{'s' if s['gain'] != 1 else ''}:", s
+        else:
+            yield "-", s
+
+
 _WORDS = {"edgetpu": "Edge TPU", "cpu": "CPU", "tpu": "TPU", "pct": "%", "id": "ID", "ids": "IDs"}
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 from typing import Any
 
 from tpulint.render.escape import markdown_text as md
-from tpulint.render.fields import panels, verdict
+from tpulint.render.fields import panels, suggestion_heads, verdict
 
 # GitHub rejects a step summary over 1 MiB; stay clearly below it.
 LIMIT = 1024 * 1024 - 16 * 1024
@@ -53,11 +53,13 @@ def report(doc: dict[str, Any]) -> str:
 
 def _model(m: dict[str, Any], rules: dict[str, Any]) -> list[str]:
     out: list[str] = []
-    if m["blockers"]:
-        out += ["", "### Blocking ops", "", "| Rank | Op | Regained if fixed | Cut with |", "| ---: | --- | ---: | --- |"]
-        for rank, b in enumerate(m["blockers"], 1):
-            cmd = f"<code>{md(b['compiler_command'])}</code>" if b["compiler_command"] else "-"
-            out.append(f"| {rank} | op {b['op']} {md(b['opcode'])} | +{b['regained']} | {cmd} |")
+    if m.get("advice"):
+        out += ["", "### Suggestions (each checked by re-running the partition)", "",
+                "| Rank | Edge TPU ops | Change | Command |", "| --- | ---: | --- | --- |"]
+        for head, sug in suggestion_heads(m["advice"]):
+            cmd = f"<code>{md(sug['command'])}</code>" if sug["command"] else "-"
+            text = sug["text"] + (f" (source: {sug['source']})" if sug["source"] else "")
+            out.append(f"| {md(head.split(' ')[0])} | {sug['tpu_ops']} ({sug['gain']:+d}) | {md(text)} | {cmd} |")
     if m["findings"]:
         out += ["", "### Findings", "", "| Code | Severity | Location | Message | Fix |", "| --- | --- | --- | --- | --- |"]
         for f in m["findings"]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import panels, size, verdict
+from tpulint.render.fields import panels, size, suggestion_heads, verdict
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -109,12 +109,14 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
             else:
                 why = op["status"]  # the finding codes follow under "Findings"
             out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}")
-    if m["blockers"]:
-        out += ["", "Blocking ops, ranked by the ops each would return to the Edge TPU if fixed:"]
-        for rank, b in enumerate(m["blockers"], 1):
-            out.append(f"  {rank}. op {b['op']} {b['opcode']}: +{b['regained']} op{'s' if b['regained'] != 1 else ''}")
-            if b["compiler_command"]:
-                out.append(f"     cut before it: {safe(b['compiler_command'])}")
+    if m.get("advice"):
+        out += ["", "Suggestions, ranked by the Edge TPU ops each gains (each checked by re-running the partition):"]
+        for head, s in suggestion_heads(m["advice"]):
+            out.append(f"  {head} {safe(s['text'])}")
+            if s["command"]:
+                out.append(f"     run: {safe(s['command'])}")
+            if s["source"]:
+                out.append(f"     source: {safe(s['source'])}")
     if m["findings"]:
         out += ["", "Findings:"]
         for f in m["findings"]:
