@@ -83,7 +83,7 @@ def score_case(case: Path, truth_placement: bool) -> Row | str | None:
     if info is None or info.problems:
         return f"{case.name}: compiled model has no readable Edge TPU package"
     if memory is None:
-        return f"{case.name}: predicted not to compile (no memory estimate)"
+        return f"{case.name}: no op predicted to map (no memory estimate)"
     return Row(case.name, memory.cached_bytes, memory.streamed_bytes, info.cached_parameter_bytes,
                info.streamed_parameter_bytes, log_cached(case))
 

@@ -201,7 +201,8 @@ def _splits(advisor: _Advisor) -> tuple[Suggestion, ...]:
                 continue
             text = (f"not a fix, for a clean Edge TPU / CPU split (e.g. to pipeline the CPU part): -i ends the "
                     f"Edge TPU segment at {', '.join(repr(n) for n in names)}, before op {b.op} "
-                    f"{graph.subgraph.operators[b.op].name}; {trial.tpu_ops} ops stay on the Edge TPU, as now")
+                    f"{graph.subgraph.operators[b.op].name}; {trial.tpu_ops} op{'s' if trial.tpu_ops != 1 else ''} on "
+                    "the Edge TPU, as now")
             out.append(advisor.suggestion(PIPELINING_SPLIT, part.subgraph, (b.op,), trial, text,
                                           compiler_command(advisor.path, names)))
     return tuple(out)

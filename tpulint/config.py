@@ -35,6 +35,7 @@ class Config:
     min_tpu_ops_ratio: float | None = None
     runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
     severity: tuple[tuple[str, str], ...] = ()  # (code or prefix, level): overrides the severity by cost
+    source: str | None = None  # uncompiled model of the compiled one analysed (`--source`)
 
     @property
     def runtime(self) -> int:

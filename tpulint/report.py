@@ -172,9 +172,17 @@ def _entry(r: ModelReport, ops: "list[dict[str, Any]] | Iterator[dict[str, Any]]
         "blockers": blockers,
         "advice": [_suggestion(s) for s in r.advice.suggestions],
         "findings": [finding_entry(f) for f in r.findings],
-        "compiled_info": r.compiled_info.to_dict() if r.compiled_info is not None else None,
+        "compiled_info": _compiled_info(r),
         "memory": r.memory.to_dict() if r.memory is not None else None,
     }
+
+
+def _compiled_info(r: ModelReport) -> dict[str, Any] | None:
+    if r.compiled_info is None:
+        return None
+    info = r.compiled_info.to_dict()
+    info["source"] = dict(r.source.to_dict(), path=text(r.source.path)) if r.source is not None else None
+    return info
 
 
 def _suggestion(s: Any) -> dict[str, Any]:
