@@ -158,7 +158,14 @@ def test_model_that_will_not_compile(tmp_path: Path) -> None:
     assert {(op["placement"], op["status"], tuple(op["codes"])) for op in m["ops"]} == {
         ("cpu", MODEL_REJECTED, ("TPU002",))}
     gate = [f for f in m["findings"] if f["code"] == "TPU002"]
-    assert [f["severity"] for f in gate] == ["error"]
+    assert [(f["severity"], f["message"]) for f in gate] == [
+        ("error", "input 'input' has dynamic shape [-1, 8, 8, 3]; compiler 16.0 rejects the whole model, so no op "
+                  "maps (--compiler predicts another version)")]
+    from tpulint.render import RenderOptions, render
+
+    full = render({"models": [m]}, RenderOptions(format="full"))
+    assert "  op    0 CONV_2D                  conv: Model could not be compiled (TPU002)\n" in full
+    assert "memory" not in full.lower()
 
 
 def test_rejecting_op_lists_its_own_gate_first() -> None:

@@ -409,5 +409,6 @@ def compiler_version_text(versions: Sequence[str | None]) -> str:
     return ", ".join(f"changelist {v[3:]}" if v.startswith("cl/") else v for v in named)
 
 
-__all__ = ["CompiledInfo", "compiler_version_text", "EdgeTpuOp", "Executable", "Layer", "Package", "decode_options", "decode_package",
+__all__ = ["CompiledInfo", "compiler_version_text",
+           "EdgeTpuOp", "Executable", "Layer", "Package", "decode_options", "decode_package",
            "inspect"]

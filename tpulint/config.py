@@ -133,7 +133,7 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
         if key == "per-file-ignores":
             value = tuple((str(k), tuple(str(c) for c in v)) for k, v in table[key].items())
         elif key == "severity":
-            value = tuple((str(k), v if isinstance(v, str) else repr(v)) for k, v in value.items())
+            value = tuple((str(k), v if isinstance(v, str) else repr(v)) for k, v in table[key].items())
         elif isinstance(value, list):
             value = tuple(str(v) for v in value)
         changes[name] = value

@@ -54,7 +54,8 @@ def grade(findings: Sequence[Finding], partitions: Sequence[Partition], graphs: 
     for f in findings:
         loc = f.location
         if f.effect is Effect.MODEL:
-            f = replace(f, severity=Severity.ERROR)
+            f = replace(f, severity=Severity.ERROR, message=f"{f.message}; compiler {config.compiler} rejects the "
+                        "whole model, so no op maps (--compiler predicts another version)")
         elif f.effect is Effect.CPU and loc.operator is not None and loc.subgraph in counts \
                 and loc.operator < len(counts[loc.subgraph]):
             n = counts[loc.subgraph][loc.operator]

@@ -102,7 +102,8 @@ def generate() -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rules:
-        out.append(f"| [{r.code}](#{r.anchor}) | {r.name} | {'by cost' if r.effect is Effect.CPU else r.severity} | {r.confidence} | {r.effect} | "
+        severity = "by cost" if r.effect is Effect.CPU else r.severity
+        out.append(f"| [{r.code}](#{r.anchor}) | {r.name} | {severity} | {r.confidence} | {r.effect} | "
                    f"{_cell(fill(r.summary, values))} |")
     family = None
     for r in rules:

@@ -57,7 +57,8 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if code in latest.ops and profile.compiler != latest.compiler:
         fix = f"compile with compiler {latest.compiler} (--compiler {latest.compiler}), which maps {code}"
     else:
-        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or move it after the ops that should run on the Edge TPU")
+        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or move it after the ops that should run on the "
+                                      "Edge TPU")
     return [Hit(f"{code} is not supported by Edge TPU compiler {profile.compiler}", fix)]
 
 

@@ -87,10 +87,10 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     if counts_in_ops is None:  # a compiled model without its source: an Edge TPU custom op is not one op
         out.append(f"Number of operations left on the CPU: {s['cpu_ops']}")
     else:
-        tpu, cpu, ops = counts_in_ops
+        on_tpu, on_cpu, total = counts_in_ops
         of = " (of the source model)" if m["compiled"] else ""
-        out += [f"Total number of operations: {ops}{of}", f"Number of operations that will run on Edge TPU: {tpu}",
-                f"Number of operations that will run on CPU: {cpu}"]
+        out += [f"Total number of operations: {total}{of}", f"Number of operations that will run on Edge TPU: {on_tpu}",
+                f"Number of operations that will run on CPU: {on_cpu}"]
     out += ["", f"{'Operator':<31}{'Count':<11}Status", ""]
     # One row per (operator, status) in first-appearance order, as the compiler's .log does (COMPILER.md 4.2).
     counts = Counter((op["custom_code"] if op["custom_code"] == EDGETPU_OP else "CUSTOM" if op["custom_code"]
@@ -109,7 +109,9 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                                 and o["index"] == op["blocked_by"]), None)
                 why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
             else:
-                why = op["status"]  # the finding codes follow under "Findings"
+                why = op["status"]  # the findings follow under "Findings"; a rejection names its gates here
+                if not m["compilable"] and op["codes"]:
+                    why += f" ({', '.join(op['codes'])})"
             out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}")
     if m.get("advice"):
         out += ["", "Suggestions, ranked by the Edge TPU ops each gains (each checked by re-running the partition):"]
