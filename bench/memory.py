@@ -91,6 +91,8 @@ def score_case(case: Path, truth_placement: bool) -> Row | str | None:
         return f"{case.name}: {e}"
     if info is None or info.problems:
         return f"{case.name}: compiled model has no readable Edge TPU package"
+    if memory is None:
+        return f"{case.name}: no op predicted to map (no memory estimate)"
     return Row(case.name, memory.cached_bytes, memory.streamed_bytes, info.cached_parameter_bytes,
                info.streamed_parameter_bytes, log_cached(case))
 

@@ -37,10 +37,12 @@ def _bounded(run, *paths) -> None:
 
 
 def _package_lines(path: str, problem: str) -> list[str]:
-    return [f"{path}: TPU800 already compiled for the Edge TPU (package compiler unknown): 1 Edge TPU subgraph(s), "
+    return [f"{path}: TPU800 already compiled for the Edge TPU (compiler version unknown (no readable package)): 1 Edge "
+            f"TPU subgraph(s), "
             f"0 op(s) left on the CPU; CPU ops are checked as in an uncompiled model",
             f"{path}: op 0 edgetpu-custom-op: TPU801 the Edge TPU package of this op cannot be read: {problem}",
-            f"{path}: 1/1 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"]
+            f"{path}: compiled: 1 Edge TPU custom op, 0 ops on the CPU (source ops per custom op: give the "
+            "uncompiled model with --source)"]
 
 
 # --- 1. FlexBuffer fan-out bomb ----------------------------------------------------------------------------
@@ -95,7 +97,8 @@ def test_key_vector_of_millions_of_references(tmp_path):
     path = _write(tmp_path, "keys.tflite", attacks.compiled_model(options))
     run = run_cli(["--isolated", path])
     assert run.returncode == 0 and run.stderr == ""
-    assert run.lines[-1] == f"{path}: 1/1 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"
+    assert run.lines[-1] == (f"{path}: compiled: 1 Edge TPU custom op, 0 ops on the CPU; needs Edge TPU runtime 14 "
+                             "or newer (source ops per custom op: give the uncompiled model with --source)")
     assert "TPU801" not in run.stdout  # the package is found by binary search, the 2M keys never decoded
     _bounded(run, path)
 
@@ -318,7 +321,8 @@ def test_analyze_takes_the_models_bytes(kind):
     ((GOOD,), {"min_runtime": "13"}, TypeError, "min_runtime: expected int, got str"),
     ((GOOD,), {"multiple_subgraphs": 1}, TypeError, "multiple_subgraphs: expected bool, got int"),
     ((GOOD,), {"colour": True}, TypeError, "unknown option 'colour'; known: compiler, min_runtime, multiple_subgraphs, "
-     "intermediate_tensors, select, ignore, per_file_ignores, fail_on, min_tpu_ops_ratio, runtime_version"),
+     "intermediate_tensors, select, ignore, per_file_ignores, fail_on, min_tpu_ops_ratio, runtime_version, source, "
+     "severity, limits"),
     ((GOOD,), {"compiler": "17.0"}, ValueError, "unknown compiler version '17.0'; known: 2.0, 2.1, 14.1, 15.0, 16.0"),
     ((GOOD,), {"min_runtime": 9}, ValueError, "min-runtime must be between 10 and 14, not 9"),
     ((GOOD,), {"select": ["TPU999"]}, ValueError, "select: unknown rule code 'TPU999'; did you mean TPU009, TPU509?"),
@@ -358,10 +362,11 @@ def test_file_names_cannot_issue_workflow_commands(tmp_path, capsys, monkeypatch
     _no_workflow_command(out, own=fmt == "github")
     assert err == ""
     if fmt == "concise":
+        cost = "; its CPU fallback cuts 2 ops off the Edge TPU segment"
         assert out.splitlines()[0] == r"\x23#[error]z.tflite: op 1 FLOOR (floor_1): TPU100 FLOOR is not supported " \
-                                      "by Edge TPU compiler 16.0"
+                                      "by Edge TPU compiler 16.0" + cost
         assert out.splitlines()[2] == r"\x3a:add-mask::y.tflite: op 1 FLOOR (floor_1): TPU100 FLOOR is not " \
-                                      "supported by Edge TPU compiler 16.0"
+                                      "supported by Edge TPU compiler 16.0" + cost
 
 
 def test_tensor_names_cannot_issue_workflow_commands():

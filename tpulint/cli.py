@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     edgetpu = p.add_argument_group("Edge TPU memory and runtime")
     edgetpu.add_argument("--co-compile", action="store_true",
                          help="the models are compiled together, in the order given: split the on-chip cache")
+    edgetpu.add_argument("--source", metavar="MODEL",
+                         help="the uncompiled model of the compiled model given, to count the source ops each "
+                              "Edge TPU custom op holds (default: the same name without _edgetpu, if present)")
     edgetpu.add_argument("--runtime-version", type=int, metavar="N",
                          help="check the models against an installed Edge TPU runtime version N")
     fail = p.add_argument_group("exit status")
@@ -111,6 +114,7 @@ def _merged(cfg: Any, base: Any, ns: argparse.Namespace) -> Any:
         fail_on=ns.fail_on,
         min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
         runtime_version=ns.runtime_version,
+        source=ns.source,
     )
 
 
@@ -185,6 +189,8 @@ def _overwrites_an_input(output: str, found: list[tuple[str, str | None]]) -> st
 
 def failing(doc: dict[str, Any], cfg: Any) -> bool:
     """Whether the run fails under --fail-on and --min-tpu-ops-ratio."""
+    from tpulint.render.fields import op_counts
+
     threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
     for m in doc["models"]:
         if m["error"] is not None:
@@ -193,8 +199,8 @@ def failing(doc: dict[str, Any], cfg: Any) -> bool:
             return True
         if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > (m.get("baseline") or {}).get("cpu_ops", 0):
             return True
-        ops = m["summary"]["ops"]
-        if cfg.min_tpu_ops_ratio is not None and ops and m["summary"]["tpu_ops"] / ops < cfg.min_tpu_ops_ratio:
+        counts = op_counts(m)  # a compiled model counts its source's ops, or not at all without them
+        if cfg.min_tpu_ops_ratio is not None and counts and counts[2] and counts[0] / counts[2] < cfg.min_tpu_ops_ratio:
             return True
     return False
 
@@ -346,7 +352,7 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                     stream.entry(entry)
                     entry["ops"] = []
                 summaries.append(entry)
-            stream.close(rules_of(summaries))
+            stream.close(rules_of(summaries, cfg.compiler))
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR

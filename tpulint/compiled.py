@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader, Table
@@ -462,5 +462,16 @@ def decode_layer(t: Table) -> Layer:
     )
 
 
-__all__ = ["CompiledInfo", "EdgeTpuOp", "Executable", "Layer", "Package", "decode_options", "decode_package",
+def compiler_version_text(versions: Sequence[str | None]) -> str:
+    """The packages' compiler version field in words: compilers mostly write a bare `cl/` (no changelist) there."""
+    if not any(versions):
+        return "unknown (no readable package)"
+    named = [v for v in versions if v and v != "cl/"]
+    if not named:
+        return "not recorded (the package says 'cl/')"
+    return ", ".join(f"changelist {v[3:]}" if v.startswith("cl/") else v for v in named)
+
+
+__all__ = ["CompiledInfo", "compiler_version_text",
+           "EdgeTpuOp", "Executable", "Layer", "Package", "decode_options", "decode_package",
            "inspect"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ DEFAULT_COMPILER = "16.0"
 # The runtime each compiler targets by default (`-m`): 16.0 defaults to 14 (#439); older ones to their runtime.
 DEFAULT_MIN_RUNTIME = {"2.0": 13, "2.1": 13, "14.1": 13, "15.0": 13, "16.0": 14}
 FAIL_ON = ("error", "warning", "cpu-op", "never")
+SEVERITIES = ("error", "warning", "info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Config:
     min_tpu_ops_ratio: float | None = None
     runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
     limits: tuple[tuple[str, int], ...] = ()  # overrides of the profile's fitted size limits (bench/fit.py)
+    severity: tuple[tuple[str, str], ...] = ()  # (code or prefix, level): overrides the severity by cost
+    source: str | None = None  # uncompiled model of the compiled one analysed (`--source`)
 
     @property
     def runtime(self) -> int:
@@ -51,6 +55,11 @@ class Config:
                     return False
         return True
 
+    def severity_of(self, code: str) -> str | None:
+        """The configured severity for rule `code` (the longest matching code or prefix wins), or None."""
+        matches = [(len(key), level) for key, level in self.severity if code.startswith(key)]
+        return max(matches)[1] if matches else None
+
     def validated(self) -> "Config":
         if self.compiler not in COMPILERS:
             raise RulesError(f"unknown compiler version {self.compiler!r}; known: {', '.join(COMPILERS)}")
@@ -60,9 +69,17 @@ class Config:
             raise RulesError(f"min-runtime must be between 10 and 14, not {self.min_runtime}")
         if self.runtime_version is not None and not 1 <= self.runtime_version <= 99:
             raise RulesError(f"runtime-version must be between 1 and 99, not {self.runtime_version}")
+        for key, level in self.severity:
+            if not _RULE_KEY.match(key):
+                raise RulesError(f"severity.{key}: not a rule code or prefix (e.g. TPU201 or TPU2)")
+            if level not in SEVERITIES:
+                raise RulesError(f"severity.{key}: must be one of {', '.join(SEVERITIES)}, not {level!r}")
         if self.min_tpu_ops_ratio is not None and not 0.0 <= self.min_tpu_ops_ratio <= 1.0:
             raise RulesError(f"min-tpu-ops-ratio must be between 0 and 1, not {self.min_tpu_ops_ratio}")
         return self
+
+
+_RULE_KEY = re.compile(r"^TPU\d{0,3}$")
 
 
 def _path_matches(path: str, pattern: str) -> bool:
@@ -74,7 +91,7 @@ def _path_matches(path: str, pattern: str) -> bool:
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
-    "runtime-version": int,
+    "runtime-version": int, "severity": dict,
 }
 
 
@@ -118,6 +135,8 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
             if key == "per-file-ignores":
                 value = tuple((str(k), _strings(v, f"per-file-ignores.{_toml_key(str(k))}"))
                               for k, v in value.items())
+            elif key == "severity":
+                value = tuple((str(k), v if isinstance(v, str) else repr(v)) for k, v in value.items())
             elif isinstance(value, list):
                 value = _strings(value, key)
             changes[name] = value
@@ -204,7 +223,7 @@ def merge(cfg: Config, **overrides: Any) -> Config:
 _OPTION_TYPES: dict[str, Any] = {
     "compiler": str, "min_runtime": int, "multiple_subgraphs": bool, "intermediate_tensors": list,
     "select": list, "ignore": list, "per_file_ignores": dict, "fail_on": str, "min_tpu_ops_ratio": (int, float),
-    "runtime_version": int,
+    "runtime_version": int, "source": str, "severity": "levels", "limits": "limits",
 }
 
 
@@ -213,6 +232,14 @@ def _option(key: str, value: Any) -> Any:
     if kind is None:
         raise TypeError(f"unknown option {key!r}; known: {', '.join(_OPTION_TYPES)}")
     name = key.replace("_", "-")
+    if kind in ("levels", "limits"):  # {code: "warning"} / {limit: 12345}
+        if not isinstance(value, dict):
+            raise TypeError(f"{key}: expected a mapping, got {type(value).__name__}")
+        wanted = str if kind == "levels" else int
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, wanted) or isinstance(v, bool):
+                raise TypeError(f"{key}.{k}: expected {wanted.__name__}, got {type(v).__name__}")
+        return tuple(sorted(value.items()))
     try:
         if kind is list:
             return _strings(value, name)

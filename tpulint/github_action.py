@@ -34,6 +34,7 @@ def arguments(env: Mapping[str, str], report: str) -> list[str]:
 
 def run(env: Mapping[str, str], stdout: TextIO) -> int:
     from tpulint.render import RenderOptions, render
+    from tpulint.render.fields import op_counts
 
     with tempfile.TemporaryDirectory(prefix="tpulint-") as tmp:
         report = os.path.join(tmp, "report.json")
@@ -52,10 +53,11 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
         cli.write_atomically(sarif_file, render(doc, RenderOptions(format="sarif", root=root)))
     if env.get("GITHUB_OUTPUT"):
         ok = [m for m in doc["models"] if m["error"] is None]
+        counted = [c for c in map(op_counts, ok) if c is not None]  # compiled models in their source's ops
         outputs = {
             "exit-code": str(status),
             "models": str(len(doc["models"])),
-            "tpu-ops": str(sum(m["summary"]["tpu_ops"] for m in ok)),
+            "tpu-ops": str(sum(c[0] for c in counted)),
             "cpu-ops": str(sum(m["summary"]["cpu_ops"] for m in ok)),
             "findings": str(sum(len(m["findings"]) for m in ok)),
             "sarif": sarif_file,

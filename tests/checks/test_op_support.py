@@ -117,7 +117,8 @@ def test_fix_hints_are_concrete() -> None:
     from tpulint.model import read_model_bytes
 
     (f,) = analyze_model(read_model_bytes(transpose().build()), Config(compiler="15.0", select=("TPU100",))).findings
-    assert (f.message, f.fix) == ("TRANSPOSE is not supported by Edge TPU compiler 15.0",
+    assert (f.message, f.fix) == ("TRANSPOSE is not supported by Edge TPU compiler 15.0; "
+                                  "no op of the model maps to the Edge TPU",
                                   "compile with compiler 16.0 (--compiler 16.0), which maps TRANSPOSE")
     leaky = unary("LEAKY_RELU", [1, 8, 8, 4], alpha=0.1)
     (f,) = analyze_model(read_model_bytes(leaky.build()), Config(select=("TPU100",))).findings

@@ -117,6 +117,7 @@ def apply_co_compile(results: Sequence[object], budget: int | None = None) -> li
     from dataclasses import replace
 
     from tpulint.analysis import ModelReport
+    from tpulint.cost import apply_overrides
     from tpulint.memory import co_compile
 
     reports = [r for r in results if isinstance(r, ModelReport) and r.memory is not None and not r.compiled]
@@ -128,7 +129,7 @@ def apply_co_compile(results: Sequence[object], budget: int | None = None) -> li
             out.append(r)
             continue
         assert isinstance(r, ModelReport)
-        extra = [replace(f, path=r.path) for f in co_compile_streamed(r.model, memory)
+        extra = [replace(f, path=r.path) for f in apply_overrides(co_compile_streamed(r.model, memory), r.config)
                  if r.config.enabled(f.code, r.path)]
         kept = [f for f in r.findings if not (extra and f.code == "TPU810")]  # the co-compiled view replaces it
         findings = tuple(sorted((*kept, *extra), key=Finding.sort_key))

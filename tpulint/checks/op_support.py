@@ -39,8 +39,8 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
 
     ## How to fix
     Replace the op with supported ones (e.g. LEAKY_RELU → PRELU or MAXIMUM(x, αx); HARD_SWISH → the
-    "minimalistic" model variant), move it after the last op you need on the Edge TPU, or cut the model before
-    it with `edgetpu_compiler -i`.
+    "minimalistic" model variant), or move it after the last op you need on the Edge TPU. (`edgetpu_compiler -i`
+    only ends the Edge TPU part in front of it, which the compiler does anyway: a clean split, not a fix.)
 
     ## Example
     A FLOOR between two convolutions splits the model: the convolutions after it stay on the CPU.
@@ -57,7 +57,8 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if code in latest.ops and profile.compiler != latest.compiler:
         fix = f"compile with compiler {latest.compiler} (--compiler {latest.compiler}), which maps {code}"
     else:
-        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or cut the model before it (edgetpu_compiler -i)")
+        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or move it after the ops that should run on the "
+                                      "Edge TPU")
     return [Hit(f"{code} is not supported by Edge TPU compiler {profile.compiler}", fix)]
 
 
@@ -149,7 +150,8 @@ def custom_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if op.is_edgetpu:
         return None
     return [Hit(f"custom op {op.custom_code or '(unnamed)'!r} runs on the CPU",
-                "keep custom ops after the last op that should run on the Edge TPU")]
+                "none needed at the end of the model (post-processing costs only CPU time); before ops that should "
+                "run on the Edge TPU, replace it with builtin ops")]
 
 
 @rule("TPU103", "undocumented-op-may-map", severity=Severity.WARNING, confidence=Confidence.OBSERVED,

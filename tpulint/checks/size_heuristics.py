@@ -61,8 +61,8 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
     1×20736×90 (#490) fits it. A mapped op with a row between the two, or a refused one below, would settle it.
 
     ## How to fix
-    End the Edge TPU part before the head's flatten/concat (`edgetpu_compiler -i` on the last feature maps) and
-    run the decoding on the CPU, or use a smaller input size (YOLOv8n@160 maps completely).
+    Use a smaller input size (YOLOv8n@160 maps completely), or export the model without the head's
+    flatten/concat and decoding and run those on the CPU.
 
     ## Example
     CONCATENATION of [1, 144, 6400], [1, 144, 1600], [1, 144, 400] into [1, 144, 8400].
@@ -85,7 +85,7 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     t = ts[worst]
     return [Hit(f"{ctx.describe(t)}: its two innermost dimensions hold {rows[worst]:,} elements (> {limit:,})",
-                "end the Edge TPU part before this op (edgetpu_compiler -i) or use a smaller input size")]
+                "use a smaller input size, or export without the detection decode and run it on the CPU")]
 
 
 @_heuristic_rule("TPU601", "large-transpose", opcodes=("TRANSPOSE",), limits=("transpose_max_elements",))
@@ -143,7 +143,7 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     if n <= limit:
         return None
     return [Hit(f"RESHAPE of {ctx.describe(x)} ({n:,} elements, > {limit:,})",
-                "cut the model before this reshape, or use a smaller input size")]
+                "use a smaller input size, or export without the detection decode and run it on the CPU")]
 
 
 @_heuristic_rule("TPU603", "large-resize-bilinear", opcodes=("RESIZE_BILINEAR",),
