@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import glob
 import os
 import sys
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="concise (default), full, json, html, sarif, github, markdown, model-explorer")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     out.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="print the findings only: no verdict line for each model, no summary, no progress")
+    out.add_argument("--stdin-filename", metavar="NAME",
+                     help="the name of the model read from stdin (`-`), for the reports and the configuration")
     target = p.add_argument_group("compiler target (mirrors edgetpu_compiler's options)")
     target.add_argument("--compiler", metavar="VERSION", help="compiler version to predict: 2.0, 2.1, 14.1, 15.0, 16.0 (default)")
     target.add_argument("-m", "--min-runtime", type=int, metavar="N", help="lowest Edge TPU runtime to support (compiler -m)")
@@ -81,10 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+STDIN = "-"
+
+
 def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
     """(path, problem) for each model named by files, directories or globs; problem is None when it can be read."""
     for arg in args:
-        if os.path.isdir(arg):
+        if arg == STDIN:
+            yield arg, None
+        elif os.path.isdir(arg):
             found = sorted(str(p) for p in Path(arg).rglob("*.tflite") if p.is_file())
             if not found:
                 yield arg, "directory contains no *.tflite files"
@@ -168,10 +178,68 @@ def failing(doc: dict[str, Any], cfg: Any) -> bool:
             return True
         if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > (m.get("baseline") or {}).get("cpu_ops", 0):
             return True
-        ops = m["summary"]["ops"]
-        if cfg.min_tpu_ops_ratio is not None and ops and m["summary"]["tpu_ops"] / ops < cfg.min_tpu_ops_ratio:
-            return True
-    return False
+    return bool(ratio_failures(doc, cfg))
+
+
+def ratio_failures(doc: dict[str, Any], cfg: Any) -> list[str]:
+    """Why each model below --min-tpu-ops-ratio fails the run (no finding says so)."""
+    if cfg.min_tpu_ops_ratio is None:
+        return []
+    out = []
+    for m in doc["models"]:
+        s = m["summary"]
+        if m["error"] is None and s["ops"] and s["tpu_ops"] / s["ops"] < cfg.min_tpu_ops_ratio:
+            out.append(f"{m['path']}: {s['tpu_ops']} of {s['ops']} ops ({100 * s['tpu_ops'] / s['ops']:.0f}%) on the "
+                       f"Edge TPU, below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
+    return out
+
+
+def exit_status(doc: dict[str, Any], cfg: Any, ns: argparse.Namespace, unreadable: bool) -> int:
+    """2 when a model could not be analysed, 1 when the run fails (saying why for the ops ratio), else 0."""
+    for reason in ratio_failures(doc, cfg):
+        error(reason)
+    if unreadable:
+        return EXIT_ERROR
+    if failing(doc, cfg) and not ns.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def console_text(text: str, stream: Any, html: bool = False) -> str:
+    """`text` as `stream` can encode it: characters it cannot are escaped (\\u2192), in HTML as character
+    references in an ASCII page (the page declares UTF-8, which ASCII is; a cp1252 byte would not be)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        if html and not codecs.lookup(encoding).name.startswith("utf"):
+            return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text
+
+
+def write_stdout(text: str, html: bool = False) -> None:
+    """Write a report to stdout in what its encoding can hold; a reader that went away (`| head`) ends the
+    output silently."""
+    try:
+        sys.stdout.write(console_text(text, sys.stdout, html))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        discard_stdout()
+
+
+def discard_stdout() -> None:
+    """After a broken pipe: send what is still buffered, and everything after it, to the null device, so
+    neither a later write nor the flush at exit reports the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,13 +254,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         error("no model given; try `tpulint model.tflite` or `tpulint --help`")
         return EXIT_ERROR
+    if ns.paths.count(STDIN) > 1:
+        error("`-` (stdin) can be given only once")
+        return EXIT_ERROR
     try:
         cfg = load_config(ns)
     except TpulintError as e:
         error(str(e))
         return EXIT_ERROR
     fmt = ns.format or "concise"
-    from tpulint.render import FORMATS, SUMMARY_ONLY, RenderOptions, render
+    from tpulint.render import FORMATS, RenderOptions, render
 
     if fmt not in FORMATS:
         error(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -201,13 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tpulint.report import ModelFailure, document
 
     found = list(iter_model_paths(ns.paths))
+    stdin = sys.stdin.buffer.read() if STDIN in ns.paths else None
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
-        return _streamed_json(ns, cfg, found, jobs)
-    send = "summary" if fmt in SUMMARY_ONLY else "entry"
+        return _streamed_json(ns, cfg, found, jobs, stdin)
     results: list[Any] = []
     unreadable = False
-    for path, result, problem in _analysed(found, cfg, jobs, send):
+    for path, result, problem in _analysed(found, cfg, jobs, _send(fmt), stdin, ns):
         if result is None:
             unreadable = True
             result = ModelFailure(path, problem or "cannot be analysed")
@@ -224,8 +295,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if ns.write_baseline:
                 accepted = bl.build(doc, ns.write_baseline)
                 write_atomically(ns.write_baseline, bl.dumps(accepted))
-                print(f"tpulint: wrote {sum(sum(e['findings'].values()) for e in accepted['models'].values())} "
-                      f"finding(s) of {len(accepted['models'])} model(s) to {ns.write_baseline}", file=sys.stderr)
+                if not ns.quiet:
+                    print(f"tpulint: wrote {sum(sum(e['findings'].values()) for e in accepted['models'].values())} "
+                          f"finding(s) of {len(accepted['models'])} model(s) to {ns.write_baseline}", file=sys.stderr)
                 doc = bl.apply(doc, accepted, ns.write_baseline)
             else:
                 doc = bl.apply(doc, bl.load(ns.baseline), ns.baseline)
@@ -233,33 +305,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             error(str(e) if isinstance(e, TpulintError) else f"{ns.write_baseline}: cannot write: {e.strerror or e}")
             return EXIT_ERROR
     root = repo_root() if fmt in ("sarif", "github") else None
-    text = render(doc, RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root))
+    text = render(doc, RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root,
+                                     quiet=ns.quiet))
     try:
         if ns.output:
             write_atomically(ns.output, text)
         else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            write_stdout(text, html=fmt == "html")
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
-    if unreadable:
-        return EXIT_ERROR
-    if failing(doc, cfg) and not ns.exit_zero:
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return exit_status(doc, cfg, ns, unreadable)
 
 
-def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | None]], jobs: int) -> int:
+def _send(fmt: str) -> str:
+    """What `-j` workers send back for `fmt` (tpulint.runner.worker_result)."""
+    from tpulint.render import SUMMARY_ONLY
+
+    return "summary" if fmt in SUMMARY_ONLY else "entry"
+
+
+def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | None]], jobs: int,
+                   stdin: bytes | None) -> int:
     """`--format json` written model by model as each is analysed (byte for byte what render() would give):
     each report is released once its entry is written, so memory stays that of one model, and with -j the
-    workers lay out the JSON themselves, leaving the parent only the writing."""
+    workers lay out the JSON themselves, leaving the parent only the writing. A reader that goes away
+    (`| head`) ends the run quietly."""
     from tpulint.render.json import Stream
     from tpulint.report import ModelFailure, header, rules_of, streamed_entry
 
     summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
     unreadable = False
-    results = _analysed(found, cfg, jobs, "json")
+    results = _analysed(found, cfg, jobs, "json", stdin, ns)
     try:
         with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
             stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
@@ -278,31 +355,31 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                     entry["ops"] = []
                 summaries.append(entry)
             stream.close(rules_of(summaries))
+    except BrokenPipeError:
+        discard_stdout()
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
     finally:
         results.close()  # after a write error: clears the progress line and stops the worker processes
-    if unreadable:
-        return EXIT_ERROR
-    if failing({"models": summaries}, cfg) and not ns.exit_zero:
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return exit_status({"models": summaries}, cfg, ns, unreadable)
 
 
-def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int,
-              send: str) -> Generator[tuple[str, Any, str | None], None, None]:
+def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int, send: str, stdin: bytes | None,
+              ns: argparse.Namespace) -> Generator[tuple[str, Any, str | None], None, None]:
     """(path, result, problem) for every path found, in order: the readable ones analysed (in `jobs` processes,
-    `send` as tpulint.runner.analyze_paths takes it), the others with their problem, printed on stderr as one
-    line; a progress line on a terminal meanwhile."""
-    from tpulint.runner import Progress, analyze_paths
+    `send` as tpulint.runner.analyze_paths takes it; the model on stdin in this one), the others with their
+    problem, printed on stderr as one line; a progress line on a terminal meanwhile."""
+    from tpulint.runner import Progress, analyze_entry, analyze_paths
 
-    readable = analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send)
-    progress = Progress(len(found))
+    readable = analyze_paths([path for path, problem in found if problem is None and path != STDIN], cfg, jobs, send)
+    progress = Progress(0 if ns.quiet else len(found))
     try:
         for done, (path, problem) in enumerate(found, 1):
             result = None
-            if problem is None:
+            if path == STDIN:
+                path, result, problem = analyze_entry(ns.stdin_filename or STDIN, cfg, stdin)
+            elif problem is None:
                 path, result, problem = next(readable)
             if result is None:
                 progress.clear()

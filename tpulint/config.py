@@ -33,6 +33,10 @@ class Config:
     min_tpu_ops_ratio: float | None = None
     runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
 
+    def for_path(self, path: str) -> "Config":
+        """The settings for the model at `path`: these (Discovery finds each model's own)."""
+        return self
+
     @property
     def runtime(self) -> int:
         """The effective minimum runtime version (`-m`)."""

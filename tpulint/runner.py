@@ -11,14 +11,18 @@ from typing import Any, Generator, Iterable, TextIO
 from tpulint.errors import ModelError
 
 
-def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
-    """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI)."""
+def analyze_entry(path: str, config: Any, data: bytes | None = None) -> tuple[str, Any, str | None]:
+    """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI).
+
+    `data`: the model's bytes, when they do not come from the file `path` names (stdin). `config` is a
+    Config or anything with `for_path(path) -> Config` (tpulint.config.Discovery)."""
     from tpulint.analysis import analyze_model
-    from tpulint.model import gc_paused, read_model
+    from tpulint.model import gc_paused, read_model, read_model_bytes
 
     try:
         with gc_paused():
-            report = analyze_model(read_model(path), config)
+            model = read_model(path) if data is None else read_model_bytes(data, path)
+            report = analyze_model(model, config.for_path(path))
             # The CLI may keep every report until the document is built: move them out of the collector's
             # sight, or each later collection rescans all earlier models (quadratic in the number of models).
             # Frozen before the collector resumes, which would otherwise first run over the whole model.

@@ -29,6 +29,7 @@ class RenderOptions:
     color: bool = False
     statistics: bool = False
     root: str | None = None  # repository root that SARIF/GitHub paths are made relative to
+    quiet: bool = False  # the findings only: no per-model verdict lines, no run summary
 
 
 def render(doc: dict[str, Any], options: RenderOptions) -> str:

@@ -15,17 +15,48 @@ _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 def render(doc: dict[str, Any], options: Any) -> str:
     paint = _painter(bool(getattr(options, "color", False)))
+    quiet = getattr(options, "quiet", False)
     lines: list[str] = []
     if getattr(options, "statistics", False):
-        lines.extend(statistics(doc, paint))
-    for m in doc["models"]:
-        if m["error"] is not None:
-            continue  # unreadable models are reported on stderr by the CLI
-        if options.format == "full":
-            lines.extend(_full(m, paint))
-        else:
-            lines.extend(_concise(m, paint, findings=not getattr(options, "statistics", False)))
+        lines.extend(statistics(doc, paint))  # in place of the findings and verdicts, as ruff's --statistics
+    else:
+        for m in doc["models"]:
+            if m["error"] is not None:
+                continue  # unreadable models are reported on stderr by the CLI
+            if options.format == "full":
+                lines.extend(_full(m, paint))
+            else:
+                lines.extend(_concise(m, paint, verdicts=not quiet))
+    if not quiet and (len(doc["models"]) > 1 or getattr(options, "statistics", False)):
+        lines.append(run_summary(doc))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def run_summary(doc: dict[str, Any]) -> str:
+    """One line for the whole run: `Found 3 errors in 12 models; 410/520 ops on the Edge TPU, ...`."""
+    models = doc["models"]
+    ok = [m for m in models if m["error"] is None]
+    severities = Counter(f["severity"] for m in ok for f in m["findings"])
+    total = sum(severities.values())
+    counts = [_count(severities[s], s) for s in ("error", "warning", "info") if severities[s]]
+    found = (f"Found {counts[0]}" if len(counts) == 1 else f"Found {_count(total, 'finding')} ({', '.join(counts)})"
+             ) if total else "No findings"
+    line = f"{found} in {_count(len(models), 'model')}"
+    if len(ok) < len(models):
+        line += f" ({len(models) - len(ok)} not analysed)"
+    line += (f"; {sum(m['summary']['tpu_ops'] for m in ok)}/{sum(m['summary']['ops'] for m in ok)} ops on the "
+             "Edge TPU")
+    on_cpu = sum(1 for m in ok if m["summary"]["cpu_ops"])
+    if on_cpu:
+        line += f", {_count(on_cpu, 'model')} with ops on the CPU"
+    rejected = sum(1 for m in ok if not m["compilable"])
+    if rejected:
+        line += f", {rejected} will not compile"
+    return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 or noun == 'info' else 's'}"
 
 
 def _painter(color: bool) -> Callable[[str, str], str]:
@@ -56,12 +87,12 @@ def op_label(f: dict[str, Any]) -> str:
     return text + ": "
 
 
-def _concise(m: dict[str, Any], paint: Callable[[str, str], str], findings: bool = True) -> list[str]:
+def _concise(m: dict[str, Any], paint: Callable[[str, str], str], verdicts: bool = True) -> list[str]:
     path = paint(safe(m["path"]), "bold")
-    out = []
-    if findings:
-        out = [f"{path}: {op_label(f)}{paint(f['code'], _SEVERITY_COLOR.get(f['severity'], 'bold'))} "
-               f"{safe(f['message'])}" for f in m["findings"]]
+    out = [f"{path}: {op_label(f)}{paint(f['code'], _SEVERITY_COLOR.get(f['severity'], 'bold'))} "
+           f"{safe(f['message'])}" for f in m["findings"]]
+    if not verdicts:
+        return out
     ok = m["compilable"] and m["summary"]["cpu_ops"] == 0
     line = f"{path}: {paint(verdict(m), 'green' if ok else 'red' if not m['compilable'] else 'yellow')}"
     hidden = (m.get("baseline") or {}).get("suppressed")
