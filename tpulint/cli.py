@@ -69,8 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules = p.add_argument_group("rule selection")
     rules.add_argument("--select", type=_csv, action="extend", metavar="CODES", help="only these rule codes or prefixes")
     rules.add_argument("--ignore", type=_csv, action="extend", metavar="CODES", help="skip these rule codes or prefixes")
-    rules.add_argument("--config", metavar="PYPROJECT", help="read [tool.tpulint] from this file (default: nearest pyproject.toml)")
+    rules.add_argument("--config", action="append", metavar="FILE|KEY=VALUE",
+                       help="read [tool.tpulint] from FILE for every model (default: the nearest pyproject.toml above "
+                            "each model), or override one setting (`--config \"compiler = '15.0'\"`); repeatable")
     rules.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    search = p.add_argument_group("directory search")
+    search.add_argument("--exclude", type=_csv, metavar="GLOBS",
+                        help="files and folders to skip, in place of the default list (.git, .venv, node_modules, ...)")
+    search.add_argument("--extend-exclude", type=_csv, action="extend", metavar="GLOBS",
+                        help="files and folders to skip, in addition to the excluded ones")
+    search.add_argument("--no-respect-gitignore", action="store_true",
+                        help="also search what .gitignore ignores")
     edgetpu = p.add_argument_group("Edge TPU memory and runtime")
     edgetpu.add_argument("--co-compile", action="store_true",
                          help="the models are compiled together, in the order given: split the on-chip cache")
@@ -89,15 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
 STDIN = "-"
 
 
-def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
-    """(path, problem) for each model named by files, directories or globs; problem is None when it can be read."""
+def iter_model_paths(args: Sequence[str], settings: Any = None) -> Iterator[tuple[str, str | None]]:
+    """(path, problem) for each model named by files, directories or globs; problem is None when it can be read.
+
+    Directories are searched for *.tflite files, skipping what `settings` (a Config or Discovery) excludes and
+    what .gitignore ignores; files named outright are always analysed."""
     for arg in args:
         if arg == STDIN:
             yield arg, None
         elif os.path.isdir(arg):
-            found = sorted(str(p) for p in Path(arg).rglob("*.tflite") if p.is_file())
+            cfg = settings.for_path(os.path.join(arg, "*.tflite")) if settings is not None else None
+            found, skipped = search_directory(arg, cfg)
             if not found:
-                yield arg, "directory contains no *.tflite files"
+                yield arg, "directory contains no *.tflite files" + (
+                    f" ({skipped} excluded path{'s' if skipped != 1 else ''} skipped)" if skipped else "")
             yield from ((f, None) for f in found)
         elif os.path.lexists(arg):
             yield arg, None
@@ -107,25 +121,61 @@ def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
                 yield arg, "no file matches this pattern"
             for match in matches:
                 if os.path.isdir(match):
-                    yield from iter_model_paths([match])
+                    yield from iter_model_paths([match], settings)
                 else:
                     yield match, None
         else:
             yield arg, "no such file"
 
 
+def search_directory(directory: str, cfg: Any) -> tuple[list[str], int]:
+    """The *.tflite files under `directory`, sorted, and how many folders and models were skipped because
+    `cfg` excludes them (exclude, extend-exclude) or a .gitignore of their git checkout ignores them."""
+    from tpulint.gitignore import Gitignore
+
+    ignored = Gitignore.above(directory) if cfg is None or cfg.respect_gitignore else None
+    found: list[str] = []
+    skipped = 0
+
+    def skip(path: str, is_dir: bool) -> bool:
+        return (cfg is not None and cfg.excluded(path)) or (ignored is not None and ignored.ignores(path, is_dir))
+
+    for folder, dirs, files in os.walk(directory):
+        if ignored is not None:
+            ignored.enter(folder)
+        kept = [d for d in dirs if not skip(os.path.join(folder, d), True)]
+        skipped += len(dirs) - len(kept)
+        dirs[:] = kept
+        for name in files:
+            if not name.endswith(".tflite"):
+                continue
+            path = os.path.join(folder, name)
+            if skip(path, False):
+                skipped += 1
+            elif os.path.isfile(path):
+                found.append(str(Path(path)))
+    return sorted(found), skipped
+
+
 def load_config(ns: argparse.Namespace) -> Any:
+    """The run's tpulint.config.Discovery: each model's settings, the command-line options over them."""
     from tpulint import config as cfg
 
-    base = cfg.Config()
-    if not ns.isolated:
-        pyproject = Path(ns.config) if ns.config else cfg.find_pyproject(Path.cwd())
-        if pyproject is not None:
-            if not pyproject.is_file():
-                raise TpulintError(f"{pyproject}: no such file")
-            base = cfg.load_pyproject(pyproject, base)
-    return cfg.merge(
-        base,
+    files: list[Path] = []
+    inline = []
+    for value in ns.config or ():
+        table = cfg.inline_setting(value)
+        if table is None:
+            files.append(Path(value))
+        else:
+            inline.append((f"--config {value!r}", table))
+    if len(files) > 1:
+        raise TpulintError("give at most one --config FILE (and any number of --config KEY=VALUE)")
+    if files and ns.isolated:
+        raise TpulintError("--isolated ignores every configuration file: give --config FILE or --isolated, not both")
+    if files and not files[0].is_file():
+        raise TpulintError(f"{files[0]}: no such file")
+    options = dict(
         compiler=ns.compiler,
         min_runtime=ns.min_runtime,
         multiple_subgraphs=ns.multiple_subgraphs,
@@ -135,7 +185,12 @@ def load_config(ns: argparse.Namespace) -> Any:
         fail_on=ns.fail_on,
         min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
         runtime_version=ns.runtime_version,
+        exclude=tuple(ns.exclude) if ns.exclude is not None else None,
+        extend_exclude=tuple(ns.extend_exclude) if ns.extend_exclude else None,
+        respect_gitignore=False if ns.no_respect_gitignore else None,
     )
+    return cfg.Discovery.start(files[0] if files else None, tuple(inline),
+                               {k: v for k, v in options.items() if v is not None}, ns.isolated, Path.cwd())
 
 
 def error(message: str) -> None:
@@ -168,39 +223,42 @@ def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
         raise
 
 
-def failing(doc: dict[str, Any], cfg: Any) -> bool:
-    """Whether the run fails under --fail-on and --min-tpu-ops-ratio."""
-    threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
+def failing(doc: dict[str, Any], settings: Any) -> bool:
+    """Whether the run fails under each model's fail-on and min-tpu-ops-ratio (`settings`: a Config, or a
+    Discovery giving each model's)."""
     for m in doc["models"]:
         if m["error"] is not None:
             continue
+        cfg = settings.for_path(m["path"])
+        threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
         if threshold and any(f["severity"] in threshold for f in m["findings"]):
             return True
         if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > (m.get("baseline") or {}).get("cpu_ops", 0):
             return True
-    return bool(ratio_failures(doc, cfg))
+    return bool(ratio_failures(doc, settings))
 
 
-def ratio_failures(doc: dict[str, Any], cfg: Any) -> list[str]:
-    """Why each model below --min-tpu-ops-ratio fails the run (no finding says so)."""
-    if cfg.min_tpu_ops_ratio is None:
-        return []
+def ratio_failures(doc: dict[str, Any], settings: Any) -> list[str]:
+    """Why each model below its min-tpu-ops-ratio fails the run (no finding says so)."""
     out = []
     for m in doc["models"]:
         s = m["summary"]
-        if m["error"] is None and s["ops"] and s["tpu_ops"] / s["ops"] < cfg.min_tpu_ops_ratio:
+        if m["error"] is not None or not s["ops"]:
+            continue
+        least = settings.for_path(m["path"]).min_tpu_ops_ratio
+        if least is not None and s["tpu_ops"] / s["ops"] < least:
             out.append(f"{m['path']}: {s['tpu_ops']} of {s['ops']} ops ({100 * s['tpu_ops'] / s['ops']:.0f}%) on the "
-                       f"Edge TPU, below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
+                       f"Edge TPU, below min-tpu-ops-ratio {least:g}")
     return out
 
 
-def exit_status(doc: dict[str, Any], cfg: Any, ns: argparse.Namespace, unreadable: bool) -> int:
+def exit_status(doc: dict[str, Any], settings: Any, ns: argparse.Namespace, unreadable: bool) -> int:
     """2 when a model could not be analysed, 1 when the run fails (saying why for the ops ratio), else 0."""
-    for reason in ratio_failures(doc, cfg):
+    for reason in ratio_failures(doc, settings):
         error(reason)
     if unreadable:
         return EXIT_ERROR
-    if failing(doc, cfg) and not ns.exit_zero:
+    if failing(doc, settings) and not ns.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -258,10 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         error("`-` (stdin) can be given only once")
         return EXIT_ERROR
     try:
-        cfg = load_config(ns)
+        settings = load_config(ns)
     except TpulintError as e:
         error(str(e))
         return EXIT_ERROR
+    cfg = settings.default  # the run's own target, in the reports' headers
     fmt = ns.format or "concise"
     from tpulint.render import FORMATS, RenderOptions, render
 
@@ -271,14 +330,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tpulint.report import ModelFailure, document
 
-    found = list(iter_model_paths(ns.paths))
+    try:
+        found = list(iter_model_paths(ns.paths, settings))
+        for path, problem in found:  # every configuration a model needs, read before anything is written
+            if problem is None:
+                settings.for_path(ns.stdin_filename or STDIN if path == STDIN else path)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
     stdin = sys.stdin.buffer.read() if STDIN in ns.paths else None
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
-        return _streamed_json(ns, cfg, found, jobs, stdin)
+        return _streamed_json(ns, settings, found, jobs, stdin)
     results: list[Any] = []
     unreadable = False
-    for path, result, problem in _analysed(found, cfg, jobs, _send(fmt), stdin, ns):
+    for path, result, problem in _analysed(found, settings, jobs, _send(fmt), stdin, ns):
         if result is None:
             unreadable = True
             result = ModelFailure(path, problem or "cannot be analysed")
@@ -315,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
-    return exit_status(doc, cfg, ns, unreadable)
+    return exit_status(doc, settings, ns, unreadable)
 
 
 def _send(fmt: str) -> str:
@@ -325,7 +391,7 @@ def _send(fmt: str) -> str:
     return "summary" if fmt in SUMMARY_ONLY else "entry"
 
 
-def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | None]], jobs: int,
+def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str | None]], jobs: int,
                    stdin: bytes | None) -> int:
     """`--format json` written model by model as each is analysed (byte for byte what render() would give):
     each report is released once its entry is written, so memory stays that of one model, and with -j the
@@ -336,10 +402,10 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
 
     summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
     unreadable = False
-    results = _analysed(found, cfg, jobs, "json", stdin, ns)
+    results = _analysed(found, settings, jobs, "json", stdin, ns)
     try:
         with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
-            stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
+            stream = Stream(header(settings.default), out.write, binary=out is not sys.stdout)
             for path, result, problem in results:
                 if result is None:
                     unreadable = True
@@ -362,7 +428,7 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
         return EXIT_ERROR
     finally:
         results.close()  # after a write error: clears the progress line and stops the worker processes
-    return exit_status({"models": summaries}, cfg, ns, unreadable)
+    return exit_status({"models": summaries}, settings, ns, unreadable)
 
 
 def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int, send: str, stdin: bytes | None,
