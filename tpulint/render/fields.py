@@ -78,25 +78,38 @@ def panels(m: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     return out
 
 
+def memory_figures(mem: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(cached, streamed) parameter bytes: the model's share of the cache when it is co-compiled, else its own."""
+    co = mem.get("co_compile")
+    source = co if co else mem
+    return source.get("cached_bytes"), source.get("streamed_bytes")
+
+
 def memory_rows(mem: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """The memory estimate in words: how much is cached on chip, how much is streamed, and why."""
     measured = mem.get("source") == "package"
     how = "read from the compiled package" if measured else f"estimated, ±{mem.get('uncertainty_pct', 0)}%"
+    co = mem.get("co_compile")
+    cached, streamed = memory_figures(mem)
     if "parameter_bytes" in mem:
         yield "Parameters", f"{size(mem['parameter_bytes'])} in total ({how})"
-    if "cached_bytes" in mem:
+    if cached is not None:
         budget = mem.get("on_chip_budget_bytes")
-        yield "Cached on chip", size(mem["cached_bytes"]) + (f" of a {size(budget)} budget" if budget else "")
-    if "streamed_bytes" in mem:
-        yield "Streamed per inference", size(mem["streamed_bytes"])
+        shared = f" shared by {len(co['models'])} co-compiled models" if co else ""
+        yield "Cached on chip", size(cached) + (f" of a {size(budget)} budget{shared}" if budget else "")
+    if streamed is not None:
+        yield "Streamed per inference", size(streamed)
+    if co:
+        before = ", ".join(co["models"][:co["position"]])
+        left = (f"after {before}, {size(co['remaining_before_bytes'])} of the cache was left for it" if before
+                else f"compiled first, the whole {size(co['remaining_before_bytes'])} cache was free")
+        yield "Co-compiled", (f"model {co['position'] + 1} of {len(co['models'])}; {left} (alone it would cache "
+                              f"{size(mem['cached_bytes'])} and stream {size(mem['streamed_bytes'])})")
     for layer in mem.get("streamed_layers") or []:
         yield "Streamed layer", f"op {layer['op']} {layer['opcode']}: {size(layer['bytes'])} ({layer['reason']})"
     largest = mem.get("largest_activation")
     if largest:
         yield "Largest activation", f"{largest['name']} ({size(largest['bytes'])})"
-    co = mem.get("co_compile")
-    if co:
-        yield "Co-compilation", value("co_compile", co)
     yield "Method", str(mem.get("method", "-"))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import panels, size, verdict
+from tpulint.render.fields import memory_figures, panels, size, verdict
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -107,12 +107,11 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     if not m["compilable"]:
         out.append("Model could not be compiled (predicted): " + "; ".join(
             safe(f["message"]) for f in m["findings"] if f["effect"] == "model"))
-    memory = m.get("memory") or {}
-    if "cached_bytes" in memory and "streamed_bytes" in memory:
+    cached, streamed = memory_figures(m.get("memory") or {})
+    if cached is not None and streamed is not None:
         how = "" if m["compiled"] else " (estimated)"  # a compiled file records the real split
-        out.append(f"On-chip memory used for caching model parameters: {size(memory['cached_bytes'])}{how}")
-        out.append(f"Off-chip memory used for streaming uncached model parameters: "
-                   f"{size(memory['streamed_bytes'])}{how}")
+        out.append(f"On-chip memory used for caching model parameters: {size(cached)}{how}")
+        out.append(f"Off-chip memory used for streaming uncached model parameters: {size(streamed)}{how}")
     out += [
         f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}",
         f"Total number of operations: {s['ops']}",
