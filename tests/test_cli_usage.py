@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,11 +35,11 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("encoding", ["cp1252", "ascii"])
 def test_a_console_that_cannot_encode_the_report_gets_it_escaped(models, fmt, encoding) -> None:
     Path("ünïcode→.tflite").write_bytes((FIXTURES / "broken_chain.tflite").read_bytes())
-    run = run_cli("--format", fmt, "broken_chain.tflite", "ünïcode→.tflite", cwd=models, PYTHONIOENCODING=encoding)
+    paths = ["ünïcode→.tflite"] if fmt == "model-explorer" else ["broken_chain.tflite", "ünïcode→.tflite"]
+    run = run_cli("--format", fmt, *paths, cwd=models, PYTHONIOENCODING=encoding)
     assert run.returncode == 1, run.stderr.decode(errors="replace")
     assert run.stderr == b""
-    expected = run_cli("--format", fmt, "broken_chain.tflite", "ünïcode→.tflite", cwd=models,
-                       PYTHONIOENCODING="utf-8").stdout.decode("utf-8")
+    expected = run_cli("--format", fmt, *paths, cwd=models, PYTHONIOENCODING="utf-8").stdout.decode("utf-8")
     out = run.stdout.decode(encoding)
     if fmt == "html":  # still valid UTF-8 as the page declares, the characters as references
         assert run.stdout.isascii() and "&#8594;" in out and "&#8805;" in out
@@ -134,4 +135,26 @@ def test_a_failed_ops_ratio_says_why(models, capsys) -> None:
     assert capsys.readouterr().err == (
         "tpulint: broken_chain.tflite: 1 of 4 ops (25%) on the Edge TPU, below min-tpu-ops-ratio 0.5\n")
     assert cli.main(["--fail-on", "never", "--min-tpu-ops-ratio", "0.5", "--format", "json", "int8_cnn.tflite"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_model_explorer_writes_one_node_data_file_per_model(models, capsys) -> None:
+    Path("sub").mkdir()
+    shutil.copy("int8_cnn.tflite", "sub/int8_cnn.tflite")
+    args = ["--format", "model-explorer", "broken_chain.tflite", "int8_cnn.tflite", "sub/int8_cnn.tflite"]
+    assert cli.main(args) == 2  # Model Explorer overlays one model at a time: nothing is dropped silently
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == (
+        "tpulint: --format model-explorer: 3 models, and Model Explorer overlays one at a time: give -o DIR for "
+        "one node-data file per model\n")
+    assert cli.main([*args, "-o", "overlays"]) == 1
+    assert capsys.readouterr().err == "tpulint: wrote 3 Model Explorer node-data file(s) to overlays\n"
+    written = {p.name: json.loads(p.read_text()) for p in Path("overlays").iterdir()}
+    assert sorted(written) == ["broken_chain.node-data.json", "int8_cnn.node-data.json", "sub__int8_cnn.node-data.json"]
+    for name, model in [("broken_chain", "broken_chain.tflite"), ("int8_cnn", "int8_cnn.tflite")]:
+        assert cli.main(["--format", "model-explorer", model]) in (0, 1)
+        assert written[f"{name}.node-data.json"] == json.loads(capsys.readouterr().out)
+    assert written["broken_chain.node-data.json"]["results"]["floor_1"] == {"value": 0, "bgColor": "#e8590c"}
+    # one model into an existing folder: a file in it
+    assert cli.main(["--format", "model-explorer", "-o", "overlays", "-q", "sub/int8_cnn.tflite"]) == 0
     assert capsys.readouterr().err == ""

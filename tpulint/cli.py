@@ -226,39 +226,42 @@ def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
 def failing(doc: dict[str, Any], settings: Any) -> bool:
     """Whether the run fails under each model's fail-on and min-tpu-ops-ratio (`settings`: a Config, or a
     Discovery giving each model's)."""
+    return bool(failures(doc, settings))
+
+
+def failures(doc: dict[str, Any], settings: Any) -> list[tuple[str, str]]:
+    """(path, why) for each analysed model that fails the run."""
+    out = []
     for m in doc["models"]:
         if m["error"] is not None:
             continue
         cfg = settings.for_path(m["path"])
-        threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
-        if threshold and any(f["severity"] in threshold for f in m["findings"]):
-            return True
-        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > (m.get("baseline") or {}).get("cpu_ops", 0):
-            return True
-    return bool(ratio_failures(doc, settings))
-
-
-def ratio_failures(doc: dict[str, Any], settings: Any) -> list[str]:
-    """Why each model below its min-tpu-ops-ratio fails the run (no finding says so)."""
-    out = []
-    for m in doc["models"]:
+        why = []
+        severities = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on, ())
+        failed = sum(1 for f in m["findings"] if f["severity"] in severities)
+        if failed:
+            why.append(f"{failed} finding{'s' if failed != 1 else ''} at fail-on {cfg.fail_on}")
+        accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
+        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > accepted:
+            why.append(f"{m['summary']['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else ""))
         s = m["summary"]
-        if m["error"] is not None or not s["ops"]:
-            continue
-        least = settings.for_path(m["path"]).min_tpu_ops_ratio
-        if least is not None and s["tpu_ops"] / s["ops"] < least:
-            out.append(f"{m['path']}: {s['tpu_ops']} of {s['ops']} ops ({100 * s['tpu_ops'] / s['ops']:.0f}%) on the "
-                       f"Edge TPU, below min-tpu-ops-ratio {least:g}")
+        if cfg.min_tpu_ops_ratio is not None and s["ops"] and s["tpu_ops"] / s["ops"] < cfg.min_tpu_ops_ratio:
+            why.append(f"{s['tpu_ops']} of {s['ops']} ops ({100 * s['tpu_ops'] / s['ops']:.0f}%) on the Edge TPU, "
+                       f"below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
+        if why:
+            out.append((m["path"], "; ".join(why)))
     return out
 
 
 def exit_status(doc: dict[str, Any], settings: Any, ns: argparse.Namespace, unreadable: bool) -> int:
     """2 when a model could not be analysed, 1 when the run fails (saying why for the ops ratio), else 0."""
-    for reason in ratio_failures(doc, settings):
-        error(reason)
+    failed = failures(doc, settings)
+    for path, why in failed:
+        if "min-tpu-ops-ratio" in why:  # no finding says so
+            error(f"{path}: {why.split('; ')[-1]}")
     if unreadable:
         return EXIT_ERROR
-    if failing(doc, settings) and not ns.exit_zero:
+    if failed and not ns.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -371,17 +374,43 @@ def main(argv: Sequence[str] | None = None) -> int:
             error(str(e) if isinstance(e, TpulintError) else f"{ns.write_baseline}: cannot write: {e.strerror or e}")
             return EXIT_ERROR
     root = repo_root() if fmt in ("sarif", "github") else None
-    text = render(doc, RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root,
-                                     quiet=ns.quiet))
+    options = RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root, quiet=ns.quiet)
     try:
-        if ns.output:
-            write_atomically(ns.output, text)
-        else:
-            write_stdout(text, html=fmt == "html")
+        write_report(doc, options, ns.output)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
     return exit_status(doc, settings, ns, unreadable)
+
+
+def write_report(doc: dict[str, Any], options: Any, output: str | None) -> None:
+    """Render `doc` and write it to `output` (None: stdout). Model Explorer overlays one model at a time: with
+    several models the output is a folder holding one node-data file per model."""
+    from tpulint.render import render
+
+    if options.format == "model-explorer":
+        analysed = [m for m in doc["models"] if m["error"] is None]
+        if output is not None and (len(analysed) > 1 or os.path.isdir(output)):
+            from tpulint.render.model_explorer import files
+
+            os.makedirs(output, exist_ok=True)
+            written = files(doc)
+            for name, text in written.items():
+                write_atomically(os.path.join(output, name), text)
+            if not options.quiet:
+                print(f"tpulint: wrote {len(written)} Model Explorer node-data file(s) to {output}", file=sys.stderr)
+            return
+        if len(analysed) > 1:
+            raise TpulintError(f"--format model-explorer: {len(analysed)} models, and Model Explorer overlays one "
+                               "at a time: give -o DIR for one node-data file per model")
+    text = render(doc, options)
+    if output:
+        write_atomically(output, text)
+    else:
+        write_stdout(text, html=options.format == "html")
 
 
 def _send(fmt: str) -> str:
