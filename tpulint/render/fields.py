@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from tpulint.memory import _ITEMSIZE
 from tpulint.units import size
 
 # Optional per-model panels the report may carry (dicts filled by the compiled-model and memory analyses).
@@ -16,16 +18,86 @@ def verdict(m: dict[str, Any]) -> str:
     if m["error"] is not None:
         return f"not analysed: {m['error']['message']}"
     s = m["summary"]
-    if not m["compilable"]:
-        head = "will NOT compile"
-    elif s["ops"] and s["tpu_ops"] == s["ops"]:
-        head = "fully mapped"
-    elif s["tpu_ops"] == 0:
-        head = "nothing maps"
-    else:
-        head = "partially mapped"
     return (f"{s['tpu_ops']}/{s['ops']} ops on the Edge TPU, {s['cpu_ops']} on the CPU, "
-            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
+            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {verdict_head(m)}")
+
+
+def verdict_head(m: dict[str, Any]) -> str:
+    """The verdict in two or three words: "fully mapped", "partially mapped", "will NOT compile"..."""
+    if m["error"] is not None:
+        return "not analysed"
+    s = m["summary"]
+    if not m["compilable"]:
+        return "will NOT compile"
+    if s["ops"] and s["tpu_ops"] == s["ops"]:
+        return "fully mapped"
+    return "nothing maps" if s["tpu_ops"] == 0 else "partially mapped"
+
+
+@dataclass(frozen=True, slots=True)
+class BoundaryTensor:
+    name: str
+    shape: str  # int8[1x8x8x4]
+    bytes: int | None  # None when a dimension is dynamic
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentView:
+    """One Edge TPU subgraph as the reports show it: its ops and the tensors crossing its boundary."""
+
+    subgraph: int
+    number: int  # 1-based, over the model
+    ops: tuple[int, ...]
+    inputs: tuple[BoundaryTensor, ...]
+    outputs: tuple[BoundaryTensor, ...]
+
+    @property
+    def op_ranges(self) -> str:
+        """`0-5, 7, 9-12`."""
+        return op_ranges(self.ops)
+
+    @property
+    def transfer_bytes(self) -> int | None:
+        sizes = [t.bytes for t in (*self.inputs, *self.outputs)]
+        return None if None in sizes else sum(s for s in sizes if s is not None)
+
+
+def op_ranges(ops: "tuple[int, ...] | list[int]") -> str:
+    runs: list[list[int]] = []
+    for i in sorted(ops):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def segment_views(m: dict[str, Any]) -> list[SegmentView]:
+    """The model's Edge TPU subgraphs, with each boundary tensor's shape and size (each crossing is a
+    transfer between the host and the Edge TPU)."""
+    tensors: dict[tuple[int, str], dict[str, Any]] = {}
+    for op in m["ops"]:
+        for t in (*op["inputs"], *op["outputs"]):
+            tensors.setdefault((op["subgraph"], t["name"]), t)
+
+    def boundary(sg: int, name: str) -> BoundaryTensor:
+        t = tensors.get((sg, name))
+        if t is None:
+            return BoundaryTensor(name, "?", None)
+        shape = f"{t['dtype']}[{'x'.join(str(d) for d in t['shape'])}]"
+        known = all(d >= 0 for d in t["shape"])
+        n = _ITEMSIZE.get(t["dtype"], 1)
+        for d in t["shape"]:
+            n *= d
+        return BoundaryTensor(name, shape, n if known else None)
+
+    return [SegmentView(s["subgraph"], number, tuple(s["ops"]), tuple(boundary(s["subgraph"], n) for n in s["inputs"]),
+                        tuple(boundary(s["subgraph"], n) for n in s["outputs"]))
+            for number, s in enumerate(m["segments"], 1)]
+
+
+def tensor_size(n: int | None) -> str:
+    return "size unknown (dynamic shape)" if n is None else size(n)
 
 
 _WORDS = {"edgetpu": "Edge TPU", "cpu": "CPU", "tpu": "TPU", "pct": "%", "id": "ID", "ids": "IDs"}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import memory_figures, panels, size, verdict
+from tpulint.render.fields import memory_figures, panels, segment_views, size, tensor_size, verdict
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -125,6 +125,16 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     counts = Counter(("CUSTOM" if op["custom_code"] is not None else op["opcode"], op["status"]) for op in m["ops"])
     for (opcode, status), n in counts.items():
         out.append(f"{opcode:<31}{n:<11}{status}")
+    segments = segment_views(m)
+    if segments:
+        out += ["", "Edge TPU subgraphs (each tensor crossing a boundary is a transfer between host and Edge TPU):"]
+        for seg in segments:
+            where = f"subgraph {seg.subgraph} " if seg.subgraph else ""
+            total = f", {tensor_size(seg.transfer_bytes)} transferred" if seg.transfer_bytes is not None else ""
+            out.append(f"  {seg.number}. {where}op{'s' if len(seg.ops) != 1 else ''} {seg.op_ranges} ({len(seg.ops)} op{'s' if len(seg.ops) != 1 else ''}"
+                       f"{total})")
+            for label, side in (("in ", seg.inputs), ("out", seg.outputs)):
+                out += [f"     {label} {safe(t.name)} {safe(t.shape)} {tensor_size(t.bytes)}" for t in side]
     for title, rows in panels(m):
         out += ["", f"{title}:"] + [f"  {name}: {safe(text)}" for name, text in rows]
     cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
