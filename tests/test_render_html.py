@@ -53,6 +53,10 @@ def test_html_shows_one_section_per_model_and_the_cut(doc) -> None:
     assert page.count('<path class="edge cut"') == 3
     assert '<g class="node cpu blocker" transform=' in page
     assert "not analysed: no such file" in page
+    # the index: the verdict in a few words (its full line as the title), the figures in their own columns
+    assert ('<tr><td class="path"><a href="#model-1">broken_chain.tflite</a></td><td><span class="badge partial" '
+            'title="1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph; partially mapped">partially mapped'
+            '</span></td>\n<td>1/4 (25.0%)</td><td>3</td><td>1</td><td>1</td></tr>') in page
 
 
 def test_layout_rows_follow_data_flow(doc) -> None:
