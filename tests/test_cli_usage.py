@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from render_support import FIXTURES, ROOT, copy_fixtures
+from render_support import FIXTURES, ROOT
+from test_cli_output import models  # noqa: F401 - the same folder of fixtures
 
 from tpulint import cli
 
@@ -20,14 +21,6 @@ def run_cli(*args: str, cwd: Path, stdin: bytes | None = None, **env: str) -> su
     environ = {k: v for k, v in os.environ.items() if k not in ("GITHUB_WORKSPACE", "PYTHONIOENCODING")}
     return subprocess.run([sys.executable, "-m", "tpulint", *args], capture_output=True, cwd=cwd, input=stdin,
                           env={**environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT), **env}, check=False)
-
-
-@pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
-    copy_fixtures(tmp_path, ("broken_chain.tflite", "int8_cnn.tflite", "float_model.tflite"))
-    return tmp_path
 
 
 # "→" (full), "≥" (markdown), "·" and "“" (html) and "…" in rule docs cannot be written in cp1252 or ASCII.

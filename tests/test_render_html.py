@@ -88,17 +88,23 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def _browser() -> str:
+    """The Chromium binary; the test is skipped without one (failed when CI requires it)."""
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("TPULINT_REQUIRE_CHROMIUM"):
+            pytest.fail("TPULINT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package with apt-get)")
+    return browser
+
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--disable-dev-shm-usage", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
 
 
 def test_html_renders_in_headless_chromium(doc, tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("TPULINT_REQUIRE_CHROMIUM"):
-            pytest.fail("TPULINT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package with apt-get)")
+    browser = _browser()
     page = tmp_path / "report.html"
     page.write_text(render(doc, RenderOptions(format="html")), encoding="utf-8")
     base = [browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
@@ -168,11 +174,7 @@ def _browse(page: Path, tmp_path: Path, *flags: str, click: str = "") -> dict:
     import html
     import json
 
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("TPULINT_REQUIRE_CHROMIUM"):
-            pytest.fail("TPULINT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package with apt-get)")
+    browser = _browser()
     probed = tmp_path / f"probed-{page.name}"
     probe = PROBE.replace("CLICKED", click)
     probed.write_text(page.read_text(encoding="utf-8").replace("</body>", probe + "</body>"), encoding="utf-8")
@@ -234,11 +236,7 @@ def test_readme_screenshot_is_regenerated_from_the_current_page(tmp_path: Path) 
     """docs/html-report.png, the README's picture, photographed from the current code (docs/screenshot.py)."""
     import importlib.util
 
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("TPULINT_REQUIRE_CHROMIUM"):
-            pytest.fail("TPULINT_REQUIRE_CHROMIUM is set but no chromium binary is on PATH")
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium package with apt-get)")
+    browser = _browser()
     spec = importlib.util.spec_from_file_location("screenshot", ROOT / "docs" / "screenshot.py")
     screenshot = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(screenshot)
