@@ -136,9 +136,9 @@ def test_summary_names_the_models_that_fail_the_step(workspace, tmp_path: Path) 
     assert github_action.run(env, io.StringIO()) == 1
     summary = (tmp_path / "summary.md").read_text()
     assert ("**tpulint fails this step** (exit status 1): 2 models\n\n"
-            "- models/broken\\_chain.tflite: 1 finding at fail-on error; 1 of 4 ops \\(25%\\) on the Edge TPU, "
+            "- models/broken\\_chain.tflite: 1 error; 1 of 4 ops \\(25%\\) on the Edge TPU, "
             "below min-tpu-ops-ratio 0.5\n"
-            "- models/float\\_model.tflite: 3 findings at fail-on error; 0 of 2 ops \\(0%\\) on the Edge TPU, "
+            "- models/float\\_model.tflite: 3 errors; 0 of 2 ops \\(0%\\) on the Edge TPU, "
             "below min-tpu-ops-ratio 0.5\n") in summary
     assert "int8" not in summary.split("| Model |")[0]
     env = dict(env, INPUT_FAIL_ON="never", INPUT_ARGS="")

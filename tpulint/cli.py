@@ -240,7 +240,8 @@ def failures(doc: dict[str, Any], settings: Any) -> list[tuple[str, str]]:
         severities = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on, ())
         failed = sum(1 for f in m["findings"] if f["severity"] in severities)
         if failed:
-            why.append(f"{failed} finding{'s' if failed != 1 else ''} at fail-on {cfg.fail_on}")
+            plural = "s" if failed != 1 else ""
+            why.append(f"{failed} error{plural}" + (f" or warning{plural}" if cfg.fail_on == "warning" else ""))
         accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
         if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > accepted:
             why.append(f"{m['summary']['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else ""))
