@@ -175,3 +175,14 @@ def test_args_report_without_output_goes_to_the_log_with_commands_stopped(worksp
     token = lines[1].removeprefix("::stop-commands::")
     assert len(token) == 32 and lines[-1] == f"::{token}::"
     assert lines[2] == "models/int8_cnn.tflite: 6/6 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ("--format xml -o x", "tpulint: args: unknown format 'xml'; choose from concise, full, json, html"),
+    ("--format model-explorer", "tpulint: args: --format model-explorer needs -o DIR (one node-data file per model)"),
+])
+def test_args_asking_for_an_impossible_report_fail_before_running(workspace, tmp_path: Path, capsys, args,
+                                                                  message) -> None:
+    assert github_action.run(dict(workspace, INPUT_ARGS=args), io.StringIO()) == 2
+    assert capsys.readouterr().err.startswith(message)
+    assert (tmp_path / "summary.md").read_text() == "previous step\n" and (tmp_path / "output.txt").read_text() == ""

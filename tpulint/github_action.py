@@ -58,6 +58,9 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     if fmt is not None and fmt not in FORMATS:
         print(f"tpulint: args: unknown format {fmt!r}; choose from {', '.join(FORMATS)}", file=sys.stderr)
         return cli.EXIT_ERROR
+    if fmt == "model-explorer" and output is None:
+        print("tpulint: args: --format model-explorer needs -o DIR (one node-data file per model)", file=sys.stderr)
+        return cli.EXIT_ERROR
     with tempfile.TemporaryDirectory(prefix="tpulint-") as tmp:
         report = os.path.join(tmp, "report.json")
         args = arguments(env, report)
