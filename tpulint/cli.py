@@ -8,6 +8,7 @@ import glob
 import os
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generator, Iterator, Sequence
 
@@ -229,37 +230,50 @@ def failing(doc: dict[str, Any], settings: Any) -> bool:
     return bool(failures(doc, settings))
 
 
-def failures(doc: dict[str, Any], settings: Any) -> list[tuple[str, str]]:
-    """(path, why) for each analysed model that fails the run."""
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an analysed model fails the run: its findings or CPU ops (fail-on), its ops ratio, or both."""
+
+    path: str
+    fail_on: str | None  # "2 errors", "5 ops on the CPU"
+    ratio: str | None  # "1 of 4 ops (25%) on the Edge TPU, below min-tpu-ops-ratio 0.5": no finding says it
+
+    @property
+    def why(self) -> str:
+        return "; ".join(x for x in (self.fail_on, self.ratio) if x)
+
+
+def failures(doc: dict[str, Any], settings: Any) -> list[Failure]:
+    """The analysed models that fail the run, under each one's fail-on and min-tpu-ops-ratio."""
     out = []
     for m in doc["models"]:
         if m["error"] is not None:
             continue
         cfg = settings.for_path(m["path"])
-        why = []
+        s = m["summary"]
+        fail_on = ratio = None
         severities = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on, ())
         failed = sum(1 for f in m["findings"] if f["severity"] in severities)
         if failed:
             plural = "s" if failed != 1 else ""
-            why.append(f"{failed} error{plural}" + (f" or warning{plural}" if cfg.fail_on == "warning" else ""))
+            fail_on = f"{failed} error{plural}" + (f" or warning{plural}" if cfg.fail_on == "warning" else "")
         accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
-        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > accepted:
-            why.append(f"{m['summary']['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else ""))
-        s = m["summary"]
+        if cfg.fail_on == "cpu-op" and s["cpu_ops"] > accepted:
+            fail_on = f"{s['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else "")
         if cfg.min_tpu_ops_ratio is not None and s["ops"] and s["tpu_ops"] / s["ops"] < cfg.min_tpu_ops_ratio:
-            why.append(f"{s['tpu_ops']} of {s['ops']} ops ({100 * s['tpu_ops'] / s['ops']:.0f}%) on the Edge TPU, "
-                       f"below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
-        if why:
-            out.append((m["path"], "; ".join(why)))
+            ratio = (f"{s['tpu_ops']} of {s['ops']} ops ({100 * s['tpu_ops'] / s['ops']:.0f}%) on the Edge TPU, "
+                     f"below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
+        if fail_on or ratio:
+            out.append(Failure(m["path"], fail_on, ratio))
     return out
 
 
 def exit_status(doc: dict[str, Any], settings: Any, ns: argparse.Namespace, unreadable: bool) -> int:
     """2 when a model could not be analysed, 1 when the run fails (saying why for the ops ratio), else 0."""
     failed = failures(doc, settings)
-    for path, why in failed:
-        if "min-tpu-ops-ratio" in why:  # no finding says so
-            error(f"{path}: {why.split('; ')[-1]}")
+    for f in failed:
+        if f.ratio:
+            error(f"{f.path}: {f.ratio}")
     if unreadable:
         return EXIT_ERROR
     if failed and not ns.exit_zero:

@@ -120,7 +120,7 @@ def _summary_notes(doc: dict[str, Any], args: list[str], status: int, dropped: d
     notes = []
     settings = cli.load_config(cli.build_parser().parse_intermixed_args(args))
     failed = [(m["path"], f"not analysed: {m['error']['message']}") for m in doc["models"] if m["error"] is not None]
-    failed += cli.failures(doc, settings) if status != cli.EXIT_OK or failed else []
+    failed += [(f.path, f.why) for f in cli.failures(doc, settings)] if status != cli.EXIT_OK or failed else []
     if failed:
         notes.append(f"**tpulint fails this step** (exit status {status}): {len(failed)} "
                      f"model{'s' if len(failed) != 1 else ''}\n\n"
