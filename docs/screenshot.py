@@ -1,4 +1,5 @@
-"""Regenerate docs/html-report.png, the README's picture of the HTML report: `python docs/screenshot.py`.
+"""Regenerate docs/html-report.png, the README's picture of the HTML report: `python docs/screenshot.py`
+(tests/test_render_html.py does it too, on every run with Chromium, so the picture follows the code).
 
 Builds a small branchy demo model (an unsupported FLOOR on one branch cuts everything downstream of it, the
 other branch still maps), renders `tpulint --format html` for it and photographs the page with headless Chromium.
@@ -17,8 +18,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tpulint import cli
-from tpulint.testing import ModelBuilder
+from tpulint import cli  # noqa: E402
+from tpulint.testing import ModelBuilder  # noqa: E402
+
+WIDTH, HEIGHT = 1100, 1500
 
 
 def demo_model() -> bytes:
@@ -52,23 +55,28 @@ def demo_model() -> bytes:
     return b.build()
 
 
+def shoot(browser: str, out: Path, folder: Path) -> Path:
+    """Render the demo model's HTML report in `folder` and photograph it into `out`; the page's path."""
+    model = folder / "demo.tflite"
+    model.write_bytes(demo_model())
+    page = folder / "report.html"
+    cli.main(["--isolated", "--format", "html", "-o", str(page), str(model)])
+    page.write_text(page.read_text(encoding="utf-8").replace(str(folder) + "/", ""), encoding="utf-8")
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--hide-scrollbars", f"--user-data-dir={folder}/profile", f"--window-size={WIDTH},{HEIGHT}",
+                    f"--screenshot={out}", page.as_uri()], check=True, capture_output=True, timeout=180)
+    return page
+
+
 def main() -> int:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         print("chromium is not installed (apt-get install chromium)", file=sys.stderr)
         return 2
+    out = ROOT / "docs" / "html-report.png"
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp) / "demo.tflite"
-        model.write_bytes(demo_model())
-        page = Path(tmp) / "report.html"
-        cli.main(["--format", "html", "-o", str(page), str(model)])
-        text = page.read_text(encoding="utf-8").replace(str(Path(tmp)) + "/", "")
-        page.write_text(text, encoding="utf-8")
-        out = ROOT / "docs" / "html-report.png"
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        "--hide-scrollbars", f"--user-data-dir={tmp}/profile", "--window-size=1100,1500",
-                        f"--screenshot={out}", page.as_uri()], check=True, capture_output=True)
+        shoot(browser, out, Path(tmp))
     print(f"wrote {out}")
     return 0
 

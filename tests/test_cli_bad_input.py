@@ -116,7 +116,7 @@ def test_directory_is_searched_recursively(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a model")
     result = run_cli(str(tmp_path))
     assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if "ops on the Edge TPU" in line]
+    lines = [line for line in result.stdout.splitlines() if ".tflite: " in line]
     assert [line.split(":")[0] for line in lines] == [str(tmp_path / "a" / "b" / "deep.tflite"),
                                                        str(tmp_path / "top.tflite")]
 
@@ -126,7 +126,7 @@ def test_glob_pattern(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(GOOD)
     result = run_cli(str(tmp_path / "*.tflite"))
     assert result.returncode == 0
-    assert result.stdout.count("ops on the Edge TPU") == 2
+    assert result.stdout.count("ops on the Edge TPU, ") == 2
     none = run_cli(str(tmp_path / "*.nothing"))
     assert_one_line_error(none, str(tmp_path / "*.nothing"), "no file matches this pattern")
 

@@ -63,8 +63,7 @@ def test_statistics_counts_per_rule(models, capsys) -> None:
     assert cli.main(["--statistics", "broken_chain.tflite", "float_model.tflite"]) == 1
     assert capsys.readouterr().out == "\n".join(expected) + (
         "\n\n"
-        "broken_chain.tflite: 1/4 ops on the Edge TPU, 3 on the CPU, 1 Edge TPU subgraph; partially mapped\n"
-        "float_model.tflite: 0/2 ops on the Edge TPU, 2 on the CPU, 0 Edge TPU subgraphs; nothing maps\n")
+        "Found 4 errors in 2 models; 1/6 ops on the Edge TPU, 2 models with ops on the CPU\n")
 
 
 def test_statistics_rendering_is_exact() -> None:
@@ -79,7 +78,7 @@ def test_statistics_rendering_is_exact() -> None:
         "    2  TPU100  unsupported-op (error)\n"
         "    1  TPU300  unsupported-op (warning)\n"
         "\n"
-        "m.tflite: 2/2 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped\n")
+        "Found 3 findings (2 errors, 1 warning) in 1 model; 2/2 ops on the Edge TPU\n")
 
 
 def test_github_paths_are_relative_to_the_workspace(models, capsys, monkeypatch) -> None:

@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import shutil
+
 import pytest
-from render_support import ROOT, copy_fixtures
+from render_support import FIXTURES, ROOT, copy_fixtures
 
 from tpulint import github_action
 
@@ -76,8 +78,114 @@ def test_action_module_runs_as_action_yml_invokes_it(workspace, tmp_path: Path) 
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
     assert set(action["inputs"]) == {"paths", "compiler", "fail-on", "baseline", "sarif", "args"}
-    assert set(action["outputs"]) == {"exit-code", "tpu-ops", "cpu-ops", "sarif"}
+    # every output the script writes is declared, and each declared one is written
+    written = {line.split("=", 1)[0] for line in (tmp_path / "output.txt").read_text().splitlines()}
+    assert set(action["outputs"]) == written == {"exit-code", "models", "tpu-ops", "cpu-ops", "findings", "sarif"}
+    assert all(o["value"] == f"${{{{ steps.tpulint.outputs.{k} }}}}" for k, o in action["outputs"].items())
+    script = (ROOT / "tpulint" / "github_action.py").read_text()
+    assert all(f'"INPUT_{k.upper().replace("-", "_")}"' in script for k in action["inputs"])  # every input is read
     step = action["runs"]["steps"][1]
     assert step["id"] == "tpulint" and step["run"].endswith("-m tpulint.github_action")
     # every input reaches the script as the INPUT_* variable it reads
     assert step["env"] == {f"INPUT_{k.upper().replace('-', '_')}": f"${{{{ inputs.{k} }}}}" for k in action["inputs"]}
+
+
+def test_annotations_are_capped_at_ten_per_type_keeping_the_worst(workspace, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    for i in range(13):
+        shutil.copy(FIXTURES / "broken_chain.tflite", models / f"chain_{i:02}.tflite")
+    shutil.copy(FIXTURES / "dynamic_reshape.tflite", models / "zz_dynamic.tflite")  # will not compile: kept
+    env = dict(workspace, INPUT_PATHS="models/missing.tflite\nmodels", INPUT_SARIF="")
+    out = io.StringIO()
+    assert github_action.run(env, out) == 2
+    everything = out.getvalue().splitlines()
+    lines = [line for line in everything if line.startswith("::error file=")]
+    # the model that will not compile also has warnings (its other ops' CPU work): one warning annotation
+    assert len(lines) == 10 and [line.split(" ", 1)[0] for line in everything if line not in lines] == [
+        "::warning"]
+    kept = [line.split(",", 1)[0].removeprefix("::error file=") for line in lines]
+    assert kept[0] == "models/missing.tflite" and "models/zz_dynamic.tflite" in kept
+    assert "models/int8_cnn.tflite" not in kept  # nothing to say about it
+    assert lines[-1].endswith("%0A(+6 more error annotations not shown: GitHub shows 10 per step; see the job summary)")
+    assert sum("more error annotations" in line for line in lines) == 1
+    summary = (tmp_path / "summary.md").read_text()
+    assert ("> GitHub shows 10 annotations of each type per step: 6 error annotation(s) were left out. Every finding "
+            "is listed below.") in summary
+    assert "exit-code=2\nmodels=17\n" in (tmp_path / "output.txt").read_text()
+
+
+def test_warning_and_notice_annotations_are_capped_too() -> None:
+    from render_support import finding
+
+    from tpulint.render.github import annotations
+
+    models = [{"path": f"m{i}.tflite", "error": None, "compilable": True,
+               "summary": {"ops": 2, "tpu_ops": 2 - i % 2, "cpu_ops": i % 2, "tpu_subgraphs": 1},
+               "findings": [finding(severity="warning"), finding(severity="info")]} for i in range(12)]
+    lines, dropped = annotations({"models": models}, None)
+    assert dropped == {"warning": 2, "notice": 2}
+    # the models with an op on the CPU (odd) come first, then the others in order; written in model order
+    kept = [0, 1, 2, 3, 4, 5, 6, 7, 9, 11]
+    assert [line.split(",", 1)[0] for line in lines] == [
+        f"::{kind} file=m{i}.tflite" for i in kept for kind in ("warning", "notice")]
+    assert [n for n, line in enumerate(lines) if "annotations not shown" in line] == [18, 19]
+    assert lines[18].endswith("%0A(+2 more warning annotations not shown: GitHub shows 10 per step; see the job summary)")
+    assert lines[19].endswith("%0A(+2 more notice annotations not shown: GitHub shows 10 per step; see the job summary)")
+
+
+def test_summary_names_the_models_that_fail_the_step(workspace, tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "float_model.tflite", tmp_path / "models" / "float_model.tflite")
+    env = dict(workspace, INPUT_PATHS="models", INPUT_ARGS="--min-tpu-ops-ratio 0.5", INPUT_SARIF="")
+    assert github_action.run(env, io.StringIO()) == 1
+    summary = (tmp_path / "summary.md").read_text()
+    assert ("**tpulint fails this step** (exit status 1): 2 models\n\n"
+            "- models/broken\\_chain.tflite: 1 error; 1 of 4 ops \\(25%\\) on the Edge TPU, "
+            "below min-tpu-ops-ratio 0.5\n"
+            "- models/float\\_model.tflite: 3 errors; 0 of 2 ops \\(0%\\) on the Edge TPU, "
+            "below min-tpu-ops-ratio 0.5\n") in summary
+    assert "int8" not in summary.split("| Model |")[0]
+    env = dict(env, INPUT_FAIL_ON="never", INPUT_ARGS="")
+    assert github_action.run(env, io.StringIO()) == 0
+    assert summary.count("fails this step") == (tmp_path / "summary.md").read_text().count("fails this step")
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "html", "github", "markdown", "model-explorer", "full", "concise"])
+def test_args_may_ask_for_another_report(workspace, tmp_path: Path, capsys, fmt) -> None:
+    env = dict(workspace, INPUT_ARGS=f"--format {fmt} -o extra.out", INPUT_SARIF="")
+    out = io.StringIO()
+    assert github_action.run(env, out) == 1
+    assert out.getvalue().startswith("::error file=models/broken_chain.tflite,")  # the annotations all the same
+    assert "exit-code=1\n" in (tmp_path / "output.txt").read_text()
+    capsys.readouterr()
+    from tpulint import cli
+
+    cli.main(["--format", fmt, "-o", "direct.out", "models/int8_cnn.tflite", "models/broken_chain.tflite"])
+    extra, direct = tmp_path / "extra.out", tmp_path / "direct.out"
+    if fmt == "model-explorer":  # two models: a folder of node-data files
+        assert sorted(p.name for p in extra.iterdir()) == ["broken_chain.node-data.json", "int8_cnn.node-data.json"]
+        assert [p.read_text() for p in sorted(extra.iterdir())] == [p.read_text() for p in sorted(direct.iterdir())]
+    elif fmt == "sarif":
+        assert json.loads(extra.read_text())["runs"][0]["results"] == json.loads(direct.read_text())["runs"][0]["results"]
+    else:
+        assert extra.read_text() == direct.read_text()
+
+
+def test_args_report_without_output_goes_to_the_log_with_commands_stopped(workspace) -> None:
+    out = io.StringIO()
+    assert github_action.run(dict(workspace, INPUT_ARGS="--format=concise", INPUT_SARIF=""), out) == 1
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("::error file=") and lines[1].startswith("::stop-commands::")
+    token = lines[1].removeprefix("::stop-commands::")
+    assert len(token) == 32 and lines[-1] == f"::{token}::"
+    assert lines[2] == "models/int8_cnn.tflite: 6/6 ops on the Edge TPU, 0 on the CPU, 1 Edge TPU subgraph; fully mapped"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ("--format xml -o x", "tpulint: args: unknown format 'xml'; choose from concise, full, json, html"),
+    ("--format model-explorer", "tpulint: args: --format model-explorer needs -o DIR (one node-data file per model)"),
+])
+def test_args_asking_for_an_impossible_report_fail_before_running(workspace, tmp_path: Path, capsys, args,
+                                                                  message) -> None:
+    assert github_action.run(dict(workspace, INPUT_ARGS=args), io.StringIO()) == 2
+    assert capsys.readouterr().err.startswith(message)
+    assert (tmp_path / "summary.md").read_text() == "previous step\n" and (tmp_path / "output.txt").read_text() == ""

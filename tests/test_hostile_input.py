@@ -184,8 +184,10 @@ def test_a_bug_in_one_model_is_that_models_error(tmp_path, capsys, buggy, jobs, 
         models = json.loads(out)["models"]
         assert [m["error"] for m in models] == [None, {"message": INTERNAL}, None]
         assert models[2]["summary"]["cpu_ops"] == 3
-    elif fmt == "concise":
-        assert out.splitlines()[-1].startswith(f"{broken}: 1/4 ops on the Edge TPU")
+    elif fmt == "concise":  # the last model's verdict, then the run's summary line
+        assert out.splitlines()[-2].startswith(f"{broken}: 1/4 ops on the Edge TPU")
+        assert out.splitlines()[-1] == ("Found 1 error in 3 models (1 not analysed); 7/10 ops on the Edge TPU, "
+                                        "1 model with ops on the CPU")
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys, buggy):
@@ -322,7 +324,7 @@ def test_analyze_takes_the_models_bytes(kind):
     ((GOOD,), {"multiple_subgraphs": 1}, TypeError, "multiple_subgraphs: expected bool, got int"),
     ((GOOD,), {"colour": True}, TypeError, "unknown option 'colour'; known: compiler, min_runtime, multiple_subgraphs, "
      "intermediate_tensors, select, ignore, per_file_ignores, fail_on, min_tpu_ops_ratio, runtime_version, source, "
-     "severity, limits"),
+     "severity, limits, exclude, extend_exclude, respect_gitignore"),
     ((GOOD,), {"compiler": "17.0"}, ValueError, "unknown compiler version '17.0'; known: 2.0, 2.1, 14.1, 15.0, 16.0"),
     ((GOOD,), {"min_runtime": 9}, ValueError, "min-runtime must be between 10 and 14, not 9"),
     ((GOOD,), {"select": ["TPU999"]}, ValueError, "select: unknown rule code 'TPU999'; did you mean TPU009, TPU509?"),
@@ -357,8 +359,12 @@ def test_file_names_cannot_issue_workflow_commands(tmp_path, capsys, monkeypatch
     for name in ("::error title=pwned::x.tflite", "::add-mask::y.tflite", "##[error]z.tflite"):
         (tmp_path / name).write_bytes((FIXTURES / "broken_chain.tflite").read_bytes())
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["--isolated", "--format", fmt, "."]) == 1
+    to_folder = ["-o", "explorer"] if fmt == "model-explorer" else []  # one node-data file per model
+    assert cli.main(["--isolated", "--format", fmt, *to_folder, "."]) == 1
     out, err = capsys.readouterr()
+    if to_folder:
+        out = "".join(p.read_text(encoding="utf-8") for p in sorted((tmp_path / "explorer").iterdir()))
+        err = err.replace("tpulint: wrote 3 Model Explorer node-data file(s) to explorer\n", "")
     _no_workflow_command(out, own=fmt == "github")
     assert err == ""
     if fmt == "concise":

@@ -132,3 +132,34 @@ def test_cli_colours_a_real_terminal_unless_no_color() -> None:
     model = str(FIXTURES / "broken_chain.tflite")
     assert b"\x1b[31mTPU100\x1b[0m" in _run_in_pty([model], env)
     assert b"\x1b[" not in _run_in_pty([model], dict(env, NO_COLOR="1"))
+
+
+def test_full_shows_each_edge_tpu_subgraph_and_its_boundary(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    doc = make_doc(copy_fixtures(tmp_path, ("broken_chain.tflite",)), multiple_subgraphs=True)
+    text = render(doc, RenderOptions(format="full"))
+    assert (
+        "Edge TPU subgraphs (each tensor crossing a boundary is a transfer between host and Edge TPU):\n"
+        "  1. op 0 (1 op, 512.00B transferred)\n"
+        "     in  input int8[1x8x8x4] 256.00B\n"
+        "     out relu_0 int8[1x8x8x4] 256.00B\n"
+        "  2. ops 2-3 (2 ops, 512.00B transferred)\n"
+        "     in  floor_1 int8[1x8x8x4] 256.00B\n"
+        "     out relu_3 int8[1x8x8x4] 256.00B\n\n") in text
+    page = render(doc, RenderOptions(format="html"))
+    assert "<h3>Edge TPU subgraphs (2)</h3>" in page
+    assert ('<tr><td>2</td><td>2-3 <span class="muted">(2 ops)</span></td>\n      <td><div><span class="tensor">'
+            'floor_1</span> <span class="muted">int8[1x8x8x4] 256.00B</span></div></td>') in page
+
+
+def test_segment_sizes_of_dynamic_shapes_are_unknown() -> None:
+    from tpulint.render.fields import op_ranges, segment_views
+
+    op = {"subgraph": 0, "index": 0, "inputs": [{"name": "x", "shape": [-1, 4], "dtype": "int8"}],
+          "outputs": [{"name": "y", "shape": [1, 4], "dtype": "int32"}]}
+    (seg,) = segment_views({"ops": [op], "segments": [{"subgraph": 0, "index": 0, "ops": [0], "inputs": ["x"],
+                                                        "outputs": ["y"]}]})
+    assert [(t.name, t.shape, t.bytes) for t in (*seg.inputs, *seg.outputs)] == [
+        ("x", "int8[-1x4]", None), ("y", "int32[1x4]", 16)]
+    assert seg.transfer_bytes is None
+    assert op_ranges([9, 0, 1, 2, 5, 7, 8]) == "0-2, 5, 7-9"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import stat
 import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generator, Iterator, Sequence
 
 from tpulint._version import __version__
 from tpulint.errors import TpulintError
-from tpulint.paths import iter_model_paths
+from tpulint.paths import STDIN, iter_model_paths
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -55,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="concise (default), full, json, html, sarif, github, markdown, model-explorer")
     out.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     out.add_argument("--statistics", action="store_true", help="count findings per rule instead of listing them")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="print the findings only: no verdict line for each model, no summary, no progress")
+    out.add_argument("--stdin-filename", metavar="NAME",
+                     help="the name of the model read from stdin (`-`), for the reports and the configuration")
     target = p.add_argument_group("compiler target (mirrors edgetpu_compiler's options)")
     target.add_argument("--compiler", metavar="VERSION", help="compiler version to predict: 2.0, 2.1, 14.1, 15.0, 16.0 (default)")
     target.add_argument("-m", "--min-runtime", type=int, metavar="N", help="lowest Edge TPU runtime to support (compiler -m)")
@@ -65,8 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     rules = p.add_argument_group("rule selection")
     rules.add_argument("--select", type=_csv, action="extend", metavar="CODES", help="only these rule codes or prefixes")
     rules.add_argument("--ignore", type=_csv, action="extend", metavar="CODES", help="skip these rule codes or prefixes")
-    rules.add_argument("--config", metavar="PYPROJECT", help="read [tool.tpulint] from this file (default: nearest pyproject.toml)")
+    rules.add_argument("--config", action="append", metavar="FILE|KEY=VALUE",
+                       help="read [tool.tpulint] from FILE for every model (default: the nearest pyproject.toml above "
+                            "each model), or override one setting (`--config \"compiler = '15.0'\"`); repeatable")
     rules.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    search = p.add_argument_group("directory search")
+    search.add_argument("--exclude", type=_csv, metavar="GLOBS",
+                        help="files and folders to skip, in place of the default list (.git, .venv, node_modules, ...)")
+    search.add_argument("--extend-exclude", type=_csv, action="extend", metavar="GLOBS",
+                        help="files and folders to skip, in addition to the excluded ones")
+    search.add_argument("--no-respect-gitignore", action="store_true",
+                        help="also search what .gitignore ignores")
     edgetpu = p.add_argument_group("Edge TPU memory and runtime")
     edgetpu.add_argument("--co-compile", action="store_true",
                          help="the models are compiled together, in the order given: split the on-chip cache")
@@ -87,24 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(ns: argparse.Namespace) -> Any:
+    """The run's tpulint.config.Discovery: each model's settings, the command-line options over them."""
     from tpulint import config as cfg
 
-    base = cfg.Config()
-    if not ns.isolated:
-        pyproject = Path(ns.config) if ns.config else cfg.find_pyproject(Path.cwd())
-        if pyproject is not None:
-            if not pyproject.is_file():
-                raise TpulintError(f"{pyproject}: no such file")
-            base = cfg.load_pyproject(pyproject, base)
-    try:
-        return _merged(cfg, base, ns)
-    except cfg.InvalidValue as e:  # a command-line value: name the option as typed
-        raise TpulintError(f"--{e.key.replace('_', '-')}: {e.problem}") from None
-
-
-def _merged(cfg: Any, base: Any, ns: argparse.Namespace) -> Any:
-    return cfg.merge(
-        base,
+    files: list[Path] = []
+    inline = []
+    for value in ns.config or ():
+        table = cfg.inline_setting(value)
+        if table is None:
+            files.append(Path(value))
+        else:
+            inline.append((f"--config {value!r}", table))
+    if len(files) > 1:
+        raise TpulintError("give at most one --config FILE (and any number of --config KEY=VALUE)")
+    if files and ns.isolated:
+        raise TpulintError("--isolated ignores every configuration file: give --config FILE or --isolated, not both")
+    if files and not files[0].is_file():
+        raise TpulintError(f"{files[0]}: no such file")
+    options = dict(
         compiler=ns.compiler,
         min_runtime=ns.min_runtime,
         multiple_subgraphs=ns.multiple_subgraphs,
@@ -115,7 +130,15 @@ def _merged(cfg: Any, base: Any, ns: argparse.Namespace) -> Any:
         min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
         runtime_version=ns.runtime_version,
         source=ns.source,
+        exclude=tuple(ns.exclude) if ns.exclude is not None else None,
+        extend_exclude=tuple(ns.extend_exclude) if ns.extend_exclude else None,
+        respect_gitignore=False if ns.no_respect_gitignore else None,
     )
+    try:
+        return cfg.Discovery.start(files[0] if files else None, tuple(inline),
+                                   {k: v for k, v in options.items() if v is not None}, ns.isolated, Path.cwd())
+    except cfg.InvalidValue as e:  # a command-line value: name the option as typed
+        raise TpulintError(f"--{e.key.replace('_', '-')}: {e.problem}") from None
 
 
 def error(message: str) -> None:
@@ -187,22 +210,102 @@ def _overwrites_an_input(output: str, found: list[tuple[str, str | None]]) -> st
     return None
 
 
-def failing(doc: dict[str, Any], cfg: Any) -> bool:
-    """Whether the run fails under --fail-on and --min-tpu-ops-ratio."""
+def failing(doc: dict[str, Any], settings: Any) -> bool:
+    """Whether the run fails under each model's fail-on and min-tpu-ops-ratio (`settings`: a Config, or a
+    Discovery giving each model's)."""
+    return bool(failures(doc, settings))
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an analysed model fails the run: its findings or CPU ops (fail-on), its ops ratio, or both."""
+
+    path: str
+    fail_on: str | None  # "2 errors", "5 ops on the CPU"
+    ratio: str | None  # "1 of 4 ops (25%) on the Edge TPU, below min-tpu-ops-ratio 0.5": no finding says it
+
+    @property
+    def why(self) -> str:
+        return "; ".join(x for x in (self.fail_on, self.ratio) if x)
+
+
+def failures(doc: dict[str, Any], settings: Any) -> list[Failure]:
+    """The analysed models that fail the run, under each one's fail-on and min-tpu-ops-ratio."""
     from tpulint.render.fields import op_counts
 
-    threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
+    out = []
     for m in doc["models"]:
         if m["error"] is not None:
             continue
-        if threshold and any(f["severity"] in threshold for f in m["findings"]):
-            return True
-        if cfg.fail_on == "cpu-op" and m["summary"]["cpu_ops"] > (m.get("baseline") or {}).get("cpu_ops", 0):
-            return True
+        cfg = settings.for_path(m["path"])
+        s = m["summary"]
+        fail_on = ratio = None
+        severities = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on, ())
+        failed = sum(1 for f in m["findings"] if f["severity"] in severities)
+        if failed:
+            plural = "s" if failed != 1 else ""
+            fail_on = f"{failed} error{plural}" + (f" or warning{plural}" if cfg.fail_on == "warning" else "")
+        accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
+        if cfg.fail_on == "cpu-op" and s["cpu_ops"] > accepted:
+            fail_on = f"{s['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else "")
         counts = op_counts(m)  # a compiled model counts its source's ops, or not at all without them
         if cfg.min_tpu_ops_ratio is not None and counts and counts[2] and counts[0] / counts[2] < cfg.min_tpu_ops_ratio:
-            return True
-    return False
+            on_tpu, _, total = counts
+            ratio = (f"{on_tpu} of {total} ops ({100 * on_tpu / total:.0f}%) on the Edge TPU, "
+                     f"below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
+        if fail_on or ratio:
+            out.append(Failure(m["path"], fail_on, ratio))
+    return out
+
+
+def exit_status(doc: dict[str, Any], settings: Any, ns: argparse.Namespace, unreadable: bool) -> int:
+    """2 when a model could not be analysed, 1 when the run fails (saying why for the ops ratio), else 0."""
+    failed = failures(doc, settings)
+    for f in failed:
+        if f.ratio:
+            error(f"{f.path}: {f.ratio}")
+    if unreadable:
+        return EXIT_ERROR
+    if failed and not ns.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def console_text(text: str, stream: Any, html: bool = False) -> str:
+    """`text` as `stream` can encode it: characters it cannot are escaped (\\u2192), in HTML as character
+    references in an ASCII page (the page declares UTF-8, which ASCII is; a cp1252 byte would not be)."""
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        if html and not codecs.lookup(encoding).name.startswith("utf"):
+            return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text
+
+
+def write_stdout(text: str, html: bool = False) -> None:
+    """Write a report to stdout in what its encoding can hold; a reader that went away (`| head`) ends the
+    output silently."""
+    try:
+        sys.stdout.write(console_text(text, sys.stdout, html))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        discard_stdout()
+
+
+def discard_stdout() -> None:
+    """After a broken pipe: send what is still buffered, and everything after it, to the null device, so
+    neither a later write nor the flush at exit reports the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 class Terminated(BaseException):
@@ -252,13 +355,17 @@ def _main(argv: Sequence[str] | None) -> int:
         parser.print_usage(sys.stderr)
         error("no model given; try `tpulint model.tflite` or `tpulint --help`")
         return EXIT_ERROR
+    if ns.paths.count(STDIN) > 1:
+        error("`-` (stdin) can be given only once")
+        return EXIT_ERROR
     try:
-        cfg = load_config(ns)
+        settings = load_config(ns)
     except TpulintError as e:
         error(str(e))
         return EXIT_ERROR
+    cfg = settings.default  # the run's own target, in the reports' headers
     fmt = ns.format or "concise"
-    from tpulint.render import FORMATS, SUMMARY_ONLY, RenderOptions, render
+    from tpulint.render import FORMATS, RenderOptions, render
 
     if fmt not in FORMATS:
         error(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -266,19 +373,27 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from tpulint.report import ModelFailure, document
 
-    found = list(iter_model_paths(ns.paths))
+    try:
+        found = list(iter_model_paths(ns.paths, settings))
+        for path, problem in found:  # every configuration a model needs, read before anything is written
+            if problem is None:
+                settings.for_path(ns.stdin_filename or STDIN if path == STDIN else path)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
     for output in (ns.output, ns.write_baseline):
         victim = _overwrites_an_input(output, found) if output else None
         if victim is not None:
             error(f"{output}: refusing to overwrite {victim}, an input model")
             return EXIT_ERROR
+    stdin = sys.stdin.buffer.read() if STDIN in ns.paths else None
     jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
-        return _streamed_json(ns, cfg, found, jobs)
-    send = "report" if ns.co_compile else "summary" if fmt in SUMMARY_ONLY else "entry"
+        return _streamed_json(ns, settings, found, jobs, stdin)
+    send = "report" if ns.co_compile else _send(fmt)
     results: list[Any] = []
     unreadable = False
-    for path, result, problem in _analysed(found, cfg, jobs, send, ns.debug):
+    for path, result, problem in _analysed(found, settings, jobs, send, stdin, ns):
         if result is None:
             unreadable = True
             result = ModelFailure(path, problem or "cannot be analysed")
@@ -295,8 +410,9 @@ def _main(argv: Sequence[str] | None) -> int:
             if ns.write_baseline:
                 accepted = bl.build(doc, ns.write_baseline)
                 write_atomically(ns.write_baseline, bl.dumps(accepted))
-                print(f"tpulint: wrote {sum(sum(e['findings'].values()) for e in accepted['models'].values())} "
-                      f"finding(s) of {len(accepted['models'])} model(s) to {ns.write_baseline}", file=sys.stderr)
+                if not ns.quiet:
+                    print(f"tpulint: wrote {sum(sum(e['findings'].values()) for e in accepted['models'].values())} "
+                          f"finding(s) of {len(accepted['models'])} model(s) to {ns.write_baseline}", file=sys.stderr)
                 doc = bl.apply(doc, accepted, ns.write_baseline)
             else:
                 doc = bl.apply(doc, bl.load(ns.baseline), ns.baseline)
@@ -304,36 +420,67 @@ def _main(argv: Sequence[str] | None) -> int:
             error(str(e) if isinstance(e, TpulintError) else f"{ns.write_baseline}: cannot write: {e.strerror or e}")
             return EXIT_ERROR
     root = repo_root() if fmt in ("sarif", "github") else None
-    text = render(doc, RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root))
+    options = RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root, quiet=ns.quiet)
     try:
-        if ns.output:
-            write_atomically(ns.output, text)
-        else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+        write_report(doc, options, ns.output)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
-    if unreadable:
-        return EXIT_ERROR
-    if failing(doc, cfg) and not ns.exit_zero:
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return exit_status(doc, settings, ns, unreadable)
 
 
-def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | None]], jobs: int) -> int:
+def write_report(doc: dict[str, Any], options: Any, output: str | None) -> None:
+    """Render `doc` and write it to `output` (None: stdout). Model Explorer overlays one model at a time: with
+    several models the output is a folder holding one node-data file per model."""
+    from tpulint.render import render
+
+    if options.format == "model-explorer":
+        analysed = [m for m in doc["models"] if m["error"] is None]
+        if output is not None and (len(analysed) > 1 or os.path.isdir(output)):
+            from tpulint.render.model_explorer import files
+
+            os.makedirs(output, exist_ok=True)
+            written = files(doc)
+            for name, text in written.items():
+                write_atomically(os.path.join(output, name), text)
+            if not options.quiet:
+                print(f"tpulint: wrote {len(written)} Model Explorer node-data file(s) to {output}", file=sys.stderr)
+            return
+        if len(analysed) > 1:
+            raise TpulintError(f"--format model-explorer: {len(analysed)} models, and Model Explorer overlays one "
+                               "at a time: give -o DIR for one node-data file per model")
+    text = render(doc, options)
+    if output:
+        write_atomically(output, text)
+    else:
+        write_stdout(text, html=options.format == "html")
+
+
+def _send(fmt: str) -> str:
+    """What `-j` workers send back for `fmt` (tpulint.runner.worker_result)."""
+    from tpulint.render import SUMMARY_ONLY
+
+    return "summary" if fmt in SUMMARY_ONLY else "entry"
+
+
+def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str | None]], jobs: int,
+                   stdin: bytes | None) -> int:
     """`--format json` written model by model as each is analysed (byte for byte what render() would give):
     each report is released once its entry is written, so memory stays that of one model, and with -j the
-    workers lay out the JSON themselves, leaving the parent only the writing."""
+    workers lay out the JSON themselves, leaving the parent only the writing. A reader that goes away
+    (`| head`) ends the run quietly."""
     from tpulint.render.json import Stream
     from tpulint.report import ModelFailure, header, rules_of, streamed_entry
 
     summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
     unreadable = False
-    results = _analysed(found, cfg, jobs, "json", ns.debug)
+    results = _analysed(found, settings, jobs, "json", stdin, ns)
     try:
         with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
-            stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
+            stream = Stream(header(settings.default), out.write, binary=out is not sys.stdout)
             for path, result, problem in results:
                 if result is None:
                     unreadable = True
@@ -352,17 +499,15 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                     stream.entry(entry)
                     entry["ops"] = []
                 summaries.append(entry)
-            stream.close(rules_of(summaries, cfg.compiler))
+            stream.close(rules_of(summaries, settings.default.compiler))
+    except BrokenPipeError:
+        discard_stdout()
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
     finally:
         results.close()  # after a write error: clears the progress line and stops the worker processes
-    if unreadable:
-        return EXIT_ERROR
-    if failing({"models": summaries}, cfg) and not ns.exit_zero:
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return exit_status({"models": summaries}, settings, ns, unreadable)
 
 
 def _internal_failure(path: str, e: Exception, debug: bool) -> dict[str, Any]:
@@ -378,25 +523,27 @@ def _internal_failure(path: str, e: Exception, debug: bool) -> dict[str, Any]:
     return ModelFailure(path, internal_error(e)).to_dict()
 
 
-def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int, send: str,
-              debug: bool = False) -> Generator[tuple[str, Any, str | None], None, None]:
+def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int, send: str, stdin: bytes | None,
+              ns: argparse.Namespace) -> Generator[tuple[str, Any, str | None], None, None]:
     """(path, result, problem) for every path found, in order: the readable ones analysed (in `jobs` processes,
-    `send` as tpulint.runner.analyze_paths takes it), the others with their problem, printed on stderr as one
-    line (an internal error's traceback follows it with `debug`); a progress line on a terminal meanwhile."""
-    from tpulint.runner import Progress, analyze_paths
+    `send` as tpulint.runner.analyze_paths takes it; the model on stdin in this one), the others with their
+    problem, printed on stderr as one line; a progress line on a terminal meanwhile."""
+    from tpulint.runner import Progress, analyze_entry, analyze_paths
 
-    readable = analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send)
-    progress = Progress(len(found))
+    readable = analyze_paths([path for path, problem in found if problem is None and path != STDIN], cfg, jobs, send)
+    progress = Progress(0 if ns.quiet else len(found))
     try:
         for done, (path, problem) in enumerate(found, 1):
             result = None
-            if problem is None:
+            if path == STDIN:
+                path, result, problem = analyze_entry(ns.stdin_filename or STDIN, cfg, data=stdin)
+            elif problem is None:
                 path, result, problem = next(readable)
             if result is None:
                 problem, _, trace = (problem or "cannot be analysed").partition("\n")
                 progress.clear()
                 error(f"{path}: {problem}")
-                if trace and debug:
+                if trace and ns.debug:
                     print(trace, file=sys.stderr)
             else:
                 progress.update(done, path)

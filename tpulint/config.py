@@ -6,7 +6,7 @@ import fnmatch
 import os
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,11 @@ DEFAULT_COMPILER = "16.0"
 DEFAULT_MIN_RUNTIME = {"2.0": 13, "2.1": 13, "14.1": 13, "15.0": 13, "16.0": 14}
 FAIL_ON = ("error", "warning", "cpu-op", "never")
 SEVERITIES = ("error", "warning", "info")
+# Folders a directory search never enters unless `exclude` is set (ruff's list, less build/dist, where models are
+# often exported to).
+DEFAULT_EXCLUDE = (".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache",
+                   ".nox", ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv",
+                   ".vscode", "__pypackages__", "buck-out", "node_modules", "site-packages", "venv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,14 @@ class Config:
     limits: tuple[tuple[str, int], ...] = ()  # overrides of the profile's fitted size limits (bench/fit.py)
     severity: tuple[tuple[str, str], ...] = ()  # (code or prefix, level): overrides the severity by cost
     source: str | None = None  # uncompiled model of the compiled one analysed (`--source`)
+    root: str | None = None  # folder of the configuration file: per-file-ignores and excludes are relative to it
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # globs of files and folders a directory search skips
+    extend_exclude: tuple[str, ...] = ()
+    respect_gitignore: bool = True
+
+    def for_path(self, path: str) -> "Config":
+        """The settings for the model at `path`: these (Discovery finds each model's own)."""
+        return self
 
     @property
     def runtime(self) -> int:
@@ -50,6 +63,7 @@ class Config:
         if any(code.startswith(s) for s in self.ignore):
             return False
         if path is not None:
+            path = self.relative(path)
             for pattern, codes in self.per_file_ignores:
                 if _path_matches(path, pattern) and any(code.startswith(c) for c in codes):
                     return False
@@ -59,6 +73,17 @@ class Config:
         """The configured severity for rule `code` (the longest matching code or prefix wins), or None."""
         matches = [(len(key), level) for key, level in self.severity if code.startswith(key)]
         return max(matches)[1] if matches else None
+
+    def relative(self, path: str) -> str:
+        """`path` relative to the configuration's folder when it lies inside it, else as given."""
+        if self.root is None:
+            return path
+        rel = os.path.relpath(os.path.abspath(path), self.root)
+        return path if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+    def excluded(self, path: str) -> bool:
+        """Whether a directory search skips the file or folder `path` (`exclude` and `extend-exclude`)."""
+        return any(_path_matches(self.relative(path), pattern) for pattern in (*self.exclude, *self.extend_exclude))
 
     def validated(self) -> "Config":
         if self.compiler not in COMPILERS:
@@ -91,7 +116,7 @@ def _path_matches(path: str, pattern: str) -> bool:
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
-    "runtime-version": int, "severity": dict,
+    "runtime-version": int, "severity": dict, "exclude": list, "extend-exclude": list, "respect-gitignore": bool,
 }
 
 
@@ -100,35 +125,48 @@ def find_pyproject(start: Path) -> Path | None:
     start = start.resolve()
     for folder in [start, *start.parents]:
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                if "[tool.tpulint" in candidate.read_text(encoding="utf-8", errors="replace"):
-                    return candidate
-            except OSError:
-                return None
+        if _has_table(candidate):
+            return candidate
     return None
 
 
-def load_pyproject(path: Path, base: Config | None = None) -> Config:
-    """Read `[tool.tpulint]`; unknown keys and wrong types are errors naming the file and the key."""
+def _has_table(candidate: Path) -> bool:
+    try:
+        return candidate.is_file() and "[tool.tpulint" in candidate.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _toml() -> Any:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    return tomllib
+
+
+def load_pyproject(path: Path, base: Config | None = None) -> Config:
+    """Read `[tool.tpulint]`; unknown keys and wrong types are errors naming the file and the key. Patterns
+    in it are relative to the file's folder."""
+    tomllib = _toml()
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise RulesError(f"{path}: {e}") from None
     table = _tpulint_table(data, path)
-    cfg = base or Config()
+    return load_table(table, str(path), replace(base or Config(), root=os.path.abspath(path.parent)))
+
+
+def load_table(table: dict[str, Any], source: str, cfg: Config) -> Config:
+    """`cfg` with the settings of a [tool.tpulint] table read from `source` (named in errors)."""
     changes: dict[str, Any] = {}
     for key, value in table.items():
         kind = _KEYS.get(key)
         if kind is None:
-            raise RulesError(f"{path}: tool.tpulint.{key}: unknown key; known: {', '.join(sorted(_KEYS))}")
+            raise RulesError(f"{source}: tool.tpulint.{key}: unknown key; known: {', '.join(sorted(_KEYS))}")
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise RulesError(f"{path}: tool.tpulint.{key}: expected {getattr(kind, '__name__', 'number')}, "
+            raise RulesError(f"{source}: tool.tpulint.{key}: expected {getattr(kind, '__name__', 'number')}, "
                              f"got {type(value).__name__}")
         name = key.replace("-", "_")
         try:
@@ -142,11 +180,71 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
             changes[name] = value
             check_codes(replace(cfg, **changes))
         except InvalidValue as e:
-            raise RulesError(f"{path}: tool.tpulint.{e.key}: {e.problem}") from None
+            raise RulesError(f"{source}: tool.tpulint.{e.key}: {e.problem}") from None
     try:
         return replace(cfg, **changes).validated()
     except RulesError as e:
-        raise RulesError(f"{path}: tool.tpulint: {e}") from None
+        raise RulesError(f"{source}: tool.tpulint: {e}") from None
+
+
+def inline_setting(text: str) -> dict[str, Any] | None:
+    """The table of a `--config "KEY = VALUE"` setting, or None when `text` is not one (then it names a file)."""
+    if "=" not in text or os.path.exists(text):
+        return None
+    try:
+        return dict(_toml().loads(text))
+    except _toml().TOMLDecodeError:
+        raise RulesError(f"--config {text!r}: neither a file nor a KEY = VALUE setting") from None
+
+
+@dataclass
+class Discovery:
+    """Each model's settings, found as ruff finds them: the nearest pyproject.toml with [tool.tpulint] above
+    the model, else the one above the working folder (`default`), then the `--config KEY=VALUE` settings and
+    the command-line options over it. With `search` off (--config FILE, --isolated), `default` for every model."""
+
+    default: Config
+    inline: tuple[tuple[str, dict[str, Any]], ...] = ()  # (label, table) of each --config KEY=VALUE
+    options: dict[str, Any] = field(default_factory=dict)  # the command-line values given
+    search: bool = True
+    _folders: dict[str, Config] = field(default_factory=dict)  # folder -> the settings of models in it
+    _files: dict[str, Config] = field(default_factory=dict)  # pyproject.toml -> its settings
+
+    @classmethod
+    def start(cls, config_file: Path | None, inline: tuple[tuple[str, dict[str, Any]], ...],
+              options: dict[str, Any], isolated: bool, cwd: Path) -> "Discovery":
+        found = None if isolated else config_file or find_pyproject(cwd)
+        run = cls(Config(), inline, options, search=not (isolated or config_file))
+        run.default = run.settings(found)
+        return run
+
+    def settings(self, pyproject: Path | None) -> Config:
+        """The settings a configuration file (None: no file) gives, with the overrides applied."""
+        key = str(pyproject)
+        if key not in self._files:
+            cfg = load_pyproject(pyproject) if pyproject is not None else Config()
+            for label, table in self.inline:
+                cfg = load_table(table, label, cfg)
+            self._files[key] = merge(cfg, **self.options)
+        return self._files[key]
+
+    def for_path(self, path: str) -> Config:
+        """The settings of the model at `path` (raises RulesError for a broken configuration above it)."""
+        if not self.search:
+            return self.default
+        return self._for_folder(os.path.dirname(os.path.abspath(path)))
+
+    def _for_folder(self, folder: str) -> Config:
+        cfg = self._folders.get(folder)
+        if cfg is None:
+            candidate = Path(folder) / "pyproject.toml"
+            parent = os.path.dirname(folder)
+            if _has_table(candidate):
+                cfg = self.settings(candidate)
+            else:
+                cfg = self.default if parent == folder else self._for_folder(parent)
+            self._folders[folder] = cfg
+        return cfg
 
 
 def _tpulint_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -224,6 +322,7 @@ _OPTION_TYPES: dict[str, Any] = {
     "compiler": str, "min_runtime": int, "multiple_subgraphs": bool, "intermediate_tensors": list,
     "select": list, "ignore": list, "per_file_ignores": dict, "fail_on": str, "min_tpu_ops_ratio": (int, float),
     "runtime_version": int, "source": str, "severity": "levels", "limits": "limits",
+    "exclude": list, "extend_exclude": list, "respect_gitignore": bool,
 }
 
 
@@ -254,5 +353,5 @@ def _option(key: str, value: Any) -> Any:
     return value
 
 
-__all__ = ["Config", "COMPILERS", "DEFAULT_COMPILER", "FAIL_ON", "InvalidValue", "check_codes", "find_pyproject",
-           "load_pyproject", "merge"]
+__all__ = ["Config", "COMPILERS", "DEFAULT_COMPILER", "DEFAULT_EXCLUDE", "Discovery", "FAIL_ON", "InvalidValue",
+           "check_codes", "find_pyproject", "inline_setting", "load_pyproject", "load_table", "merge"]

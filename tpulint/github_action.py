@@ -7,19 +7,22 @@ written, so the step fails at the end with the summary and the SARIF already in 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
 import sys
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from tpulint import cli
 
 
 def arguments(env: Mapping[str, str], report: str) -> list[str]:
-    """The tpulint command line for the action's inputs (paths may be spread over several lines)."""
+    """The tpulint command line for the action's inputs (paths may be spread over several lines); a --format
+    or -o in `args` is left out (the action reads the JSON report; see `requested_report`)."""
     args = ["--format", "json", "-o", report]
     if env.get("INPUT_COMPILER", "").strip():
         args += ["--compiler", env["INPUT_COMPILER"].strip()]
@@ -27,44 +30,109 @@ def arguments(env: Mapping[str, str], report: str) -> list[str]:
         args += ["--fail-on", env["INPUT_FAIL_ON"].strip()]
     if env.get("INPUT_BASELINE", "").strip():
         args += ["--baseline", env["INPUT_BASELINE"].strip()]
-    args += shlex.split(env.get("INPUT_ARGS", ""))
+    args += _split_report(env)[2]
     paths = [p for line in env.get("INPUT_PATHS", ".").splitlines() for p in shlex.split(line)]
     return args + (paths or ["."])
 
 
-def run(env: Mapping[str, str], stdout: TextIO) -> int:
-    from tpulint.render import RenderOptions, render
-    from tpulint.render.fields import op_counts
+def requested_report(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The --format and -o given in `args` (an extra report the step writes, e.g. an HTML artifact)."""
+    fmt, output, _ = _split_report(env)
+    return fmt, output
 
+
+def _split_report(env: Mapping[str, str]) -> tuple[str | None, str | None, list[str]]:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--format")
+    parser.add_argument("-o", "--output")
+    known, rest = parser.parse_known_args(shlex.split(env.get("INPUT_ARGS", "")))
+    return known.format, known.output, rest
+
+
+def run(env: Mapping[str, str], stdout: TextIO) -> int:
+    from tpulint.render import FORMATS, RenderOptions, render
+    from tpulint.render.github import PER_TYPE, annotations
+    from tpulint.render.markdown import render as markdown
+
+    fmt, output = requested_report(env)
+    if fmt is not None and fmt not in FORMATS:
+        print(f"tpulint: args: unknown format {fmt!r}; choose from {', '.join(FORMATS)}", file=sys.stderr)
+        return cli.EXIT_ERROR
+    if fmt == "model-explorer" and output is None:
+        print("tpulint: args: --format model-explorer needs -o DIR (one node-data file per model)", file=sys.stderr)
+        return cli.EXIT_ERROR
     with tempfile.TemporaryDirectory(prefix="tpulint-") as tmp:
         report = os.path.join(tmp, "report.json")
-        status = cli.main(arguments(env, report))
+        args = arguments(env, report)
+        status = cli.main(args)
         if not os.path.exists(report):  # usage error: tpulint already said why on stderr
             return status
         with open(report, encoding="utf-8") as f:
             doc = json.load(f)
     root = env.get("GITHUB_WORKSPACE") or os.getcwd()
-    stdout.write(render(doc, RenderOptions(format="github", root=root)))
+    lines, dropped = annotations(doc, root)
+    stdout.write("".join(line + "\n" for line in lines))
+    if fmt is not None or output is not None:
+        _extra_report(doc, RenderOptions(format=fmt or "json", root=root), output, stdout)
     if env.get("GITHUB_STEP_SUMMARY"):
+        notes = _summary_notes(doc, args, status, dropped, PER_TYPE)
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
-            f.write(render(doc, RenderOptions(format="markdown")))
+            f.write(markdown(doc, notes=notes))
     sarif_file = env.get("INPUT_SARIF", "").strip()
     if sarif_file:
         cli.write_atomically(sarif_file, render(doc, RenderOptions(format="sarif", root=root)))
     if env.get("GITHUB_OUTPUT"):
-        ok = [m for m in doc["models"] if m["error"] is None]
-        counted = [c for c in map(op_counts, ok) if c is not None]  # compiled models in their source's ops
-        outputs = {
-            "exit-code": str(status),
-            "models": str(len(doc["models"])),
-            "tpu-ops": str(sum(c[0] for c in counted)),
-            "cpu-ops": str(sum(m["summary"]["cpu_ops"] for m in ok)),
-            "findings": str(sum(len(m["findings"]) for m in ok)),
-            "sarif": sarif_file,
-        }
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
-            f.writelines(f"{k}={v}\n" for k, v in outputs.items())
+            f.writelines(f"{k}={v}\n" for k, v in outputs(doc, status, sarif_file).items())
     return status
+
+
+def outputs(doc: dict[str, Any], status: int, sarif_file: str) -> dict[str, str]:
+    """The step outputs (each declared in action.yml)."""
+    from tpulint.render.fields import op_counts
+
+    ok = [m for m in doc["models"] if m["error"] is None]
+    counted = [c for c in map(op_counts, ok) if c is not None]  # compiled models in their source's ops
+    return {
+        "exit-code": str(status),
+        "models": str(len(doc["models"])),
+        "tpu-ops": str(sum(c[0] for c in counted)),
+        "cpu-ops": str(sum(m["summary"]["cpu_ops"] for m in ok)),
+        "findings": str(sum(len(m["findings"]) for m in ok)),
+        "sarif": sarif_file,
+    }
+
+
+def _extra_report(doc: dict[str, Any], options: Any, output: str | None, stdout: TextIO) -> None:
+    """The report `args` asked for: to its -o, else into the log with workflow commands off (a model's name
+    must not be taken for one)."""
+    if output is not None:
+        cli.write_report(doc, options, output)
+        return
+    from tpulint.render import render
+
+    token = uuid.uuid4().hex
+    stdout.write(f"::stop-commands::{token}\n{render(doc, options)}::{token}::\n")
+
+
+def _summary_notes(doc: dict[str, Any], args: list[str], status: int, dropped: dict[str, int],
+                   per_type: int) -> list[str]:
+    """What the job summary says first: which models fail the run and why, and the annotations left out."""
+    from tpulint.render.escape import markdown_text as md
+
+    notes = []
+    settings = cli.load_config(cli.build_parser().parse_intermixed_args(args))
+    failed = [(m["path"], f"not analysed: {m['error']['message']}") for m in doc["models"] if m["error"] is not None]
+    failed += [(f.path, f.why) for f in cli.failures(doc, settings)] if status != cli.EXIT_OK or failed else []
+    if failed:
+        notes.append(f"**tpulint fails this step** (exit status {status}): {len(failed)} "
+                     f"model{'s' if len(failed) != 1 else ''}\n\n"
+                     + "\n".join(f"- {md(path)}: {md(why)}" for path, why in failed))
+    if dropped:
+        left = ", ".join(f"{n} {command}" for command, n in dropped.items())
+        notes.append(f"> [!NOTE]\n> GitHub shows {per_type} annotations of each type per step: {left} "
+                     "annotation(s) were left out. Every finding is listed below.")
+    return notes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,6 @@
-"""The model files named on the command line: files as given, directories and globs walked once per real
-directory (symlink loops cut), each real file reported once."""
+"""The model files named on the command line: files as given, `-` for stdin, directories and globs walked once
+per real directory (symlink loops cut) without what the settings exclude or .gitignore ignores, each real file
+reported once."""
 
 from __future__ import annotations
 
@@ -7,22 +8,27 @@ import fnmatch
 import glob
 import os
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 MODEL_PATTERN = "*.tflite"
+STDIN = "-"
 
 
-def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+def iter_model_paths(args: Sequence[str], settings: Any = None) -> Iterator[tuple[str, str | None]]:
     """(path, problem) for each model named by files, directories or globs; problem is None when it can be read.
 
     A file given by name is always taken; a model found by walking a directory or a glob is taken once,
-    however many symlinks lead to it, under its real path if it was found there."""
+    however many symlinks lead to it, under its real path if it was found there. A directory's search skips
+    what `settings` (a Config or Discovery) excludes and what .gitignore ignores."""
     taken: set[tuple[int, int]] = set()  # (device, inode) of the models found by walking
     for arg in args:
-        if os.path.isdir(arg):
-            found = _models_in(arg)
+        if arg == STDIN:
+            yield arg, None
+        elif os.path.isdir(arg):
+            found, skipped = _models_in(arg, settings)
             if not found:
-                yield arg, "directory contains no *.tflite files"
+                yield arg, "directory contains no *.tflite files" + (
+                    f" ({skipped} excluded path{'s' if skipped != 1 else ''} skipped)" if skipped else "")
             yield from ((f, None) for f in _new(found, taken))
         elif os.path.lexists(arg):
             yield arg, None
@@ -33,7 +39,7 @@ def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
             found = []
             for match in matches:
                 if os.path.isdir(match):
-                    inside = _models_in(match)
+                    inside, _ = _models_in(match, settings)
                     if not inside:
                         yield match, "directory contains no *.tflite files"
                     found += inside
@@ -44,8 +50,25 @@ def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
             yield arg, "no such file"
 
 
-def _models_in(folder: str) -> list[str]:
-    return list(_walk(folder, lambda names: fnmatch.fnmatchcase(names[-1], MODEL_PATTERN), None))
+def _models_in(folder: str, settings: Any = None) -> tuple[list[str], int]:
+    """The models under `folder`, and how many folders and models were skipped because the settings exclude
+    them (exclude, extend-exclude) or a .gitignore of their git checkout ignores them."""
+    from tpulint.gitignore import Gitignore
+
+    cfg = settings.for_path(os.path.join(folder, MODEL_PATTERN)) if settings is not None else None
+    ignored = Gitignore.above(folder) if cfg is None or cfg.respect_gitignore else None
+    skipped = 0
+
+    def prune(path: str, is_dir: bool) -> bool:
+        nonlocal skipped
+        if (cfg is not None and cfg.excluded(path)) or (ignored is not None and ignored.ignores(path, is_dir)):
+            skipped += 1
+            return True
+        return False
+
+    found = list(_walk(folder, lambda names: fnmatch.fnmatchcase(names[-1], MODEL_PATTERN), None, prune=prune,
+                       enter=ignored.enter if ignored is not None else None))
+    return found, skipped
 
 
 def _new(paths: list[str], taken: set[tuple[int, int]]) -> list[str]:
@@ -80,10 +103,12 @@ def expand(pattern: str) -> list[str]:
 
 
 def _walk(top: str, match: Callable[[list[str]], bool], depth: int | None, directories: bool = False,
-          glob_paths: bool = False) -> Iterator[str]:
+          glob_paths: bool = False, prune: Callable[[str, bool], bool] | None = None,
+          enter: Callable[[str], None] | None = None) -> Iterator[str]:
     """Paths under `top` (at most `depth` components below it) whose components `match`; files only unless
     `directories`. Without a depth limit each real directory is entered once. Paths are written as pathlib writes them (a
-    directory's walk) or as glob does (`glob_paths`)."""
+    directory's walk) or as glob does (`glob_paths`). `prune(path, is_dir)` drops a folder (not entered) or a
+    file; `enter(folder)` is told of each folder walked."""
     seen: set[tuple[int, int]] = set()
     root = top or "."
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -98,6 +123,10 @@ def _walk(top: str, match: Callable[[list[str]], bool], depth: int | None, direc
             dirs[:] = []
             continue
         seen.add((info.st_dev, info.st_ino))
+        if enter is not None:
+            enter(folder)
+        if prune is not None:
+            dirs[:] = [d for d in dirs if not prune(os.path.join(folder, d), True)]
         rel = os.path.relpath(folder, root)
         names = [] if rel == "." else rel.replace(os.sep, "/").split("/")
         # Real directories first, so a folder reachable both ways is walked under its real path.
@@ -110,6 +139,8 @@ def _walk(top: str, match: Callable[[list[str]], bool], depth: int | None, direc
                     path = str(Path(root, *names, name))
                 if name in files and not glob_paths and not os.path.isfile(path):
                     continue  # a directory's walk skips dangling symlinks and special files (glob keeps them)
+                if prune is not None and name in files and prune(path, False):
+                    continue
                 yield path
         if depth is not None and len(names) + 1 >= depth:
             dirs[:] = []
@@ -125,4 +156,4 @@ def _matches(pattern: list[str], names: list[str]) -> bool:
             and (not names[0].startswith(".") or head.startswith(".")) and _matches(rest, names[1:]))
 
 
-__all__ = ["expand", "iter_model_paths"]
+__all__ = ["STDIN", "expand", "iter_model_paths"]

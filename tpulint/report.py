@@ -28,12 +28,18 @@ def header(config: Config) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "tpulint", "version": __version__},
-        "target": {
-            "compiler": config.compiler,
-            "min_runtime": config.runtime,
-            "multiple_subgraphs": config.multiple_subgraphs,
-            "intermediate_tensors": list(config.intermediate_tensors),
-        },
+        "target": target(config),
+    }
+
+
+def target(config: Config) -> dict[str, Any]:
+    """The compiler options predicted: the run's in the header, each model's own (from the configuration
+    found above it) in its entry."""
+    return {
+        "compiler": config.compiler,
+        "min_runtime": config.runtime,
+        "multiple_subgraphs": config.multiple_subgraphs,
+        "intermediate_tensors": list(config.intermediate_tensors),
     }
 
 
@@ -63,7 +69,8 @@ class ModelFailure:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": text(self.path), "error": {"message": text(self.message)}, "compiled": False, "compilable": False,
+            "path": text(self.path), "error": {"message": text(self.message)}, "target": None, "compiled": False,
+            "compilable": False,
             "summary": {"ops": 0, "tpu_ops": 0, "cpu_ops": 0, "tpu_subgraphs": 0},
             "ops": [], "segments": [], "blockers": [], "advice": [], "findings": [], "compiled_info": None,
             "memory": None,
@@ -164,6 +171,7 @@ def _entry(r: ModelReport, ops: "list[dict[str, Any]] | Iterator[dict[str, Any]]
     return {
         "path": text(r.path),
         "error": None,
+        "target": target(r.config),
         "compiled": r.compiled,
         "compilable": r.compilable,
         "summary": {"ops": r.ops, "tpu_ops": r.tpu_ops, "cpu_ops": r.cpu_ops, "tpu_subgraphs": r.tpu_subgraphs},

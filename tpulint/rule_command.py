@@ -57,9 +57,11 @@ def main(argv: list[str]) -> int:
             print(f"tpulint: unknown rule {args.rule!r} (see `tpulint rule --all`)", file=sys.stderr)
             return 2
         rules = [found]
+    from tpulint.cli import write_stdout
+
     if args.format == "json":
         docs = [rule_document(r, values) for r in rules]
-        sys.stdout.write(json.dumps(docs if args.all else docs[0], indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(docs if args.all else docs[0], indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write("\n".join(rule_text(r, values) for r in rules))
+        write_stdout("\n".join(rule_text(r, values) for r in rules))
     return 0

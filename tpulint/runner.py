@@ -14,19 +14,24 @@ from tpulint.errors import ModelError
 ISSUES_URL = "https://github.com/tpulint/tpulint/issues"
 
 
-def analyze_entry(path: str, config: Any, send: str | None = None) -> tuple[str, Any, str | None]:
+def analyze_entry(path: str, config: Any, send: str | None = None,
+                  data: bytes | None = None) -> tuple[str, Any, str | None]:
     """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI);
     with `send`, the report comes back as `worker_result(report, send)`.
+
+    `data`: the model's bytes, when they do not come from the file `path` names (stdin). `config` is a
+    Config or anything with `for_path(path) -> Config` (tpulint.config.Discovery).
 
     A bug met while analysing this model (any other exception) is this model's problem, never the run's end:
     the reason is `internal_error`'s line, followed by the traceback on the next lines (the CLI shows those
     only with --debug)."""
     from tpulint.analysis import analyze_model
-    from tpulint.model import gc_paused, read_model
+    from tpulint.model import gc_paused, read_model, read_model_bytes
 
     try:
         with gc_paused():
-            report = analyze_model(read_model(path), config)
+            model = read_model(path) if data is None else read_model_bytes(data, path)
+            report = analyze_model(model, config.for_path(path))
             result = report if send is None else worker_result(report, send)
             # The CLI may keep every report until the document is built: move them out of the collector's
             # sight, or each later collection rescans all earlier models (quadratic in the number of models).

@@ -29,6 +29,7 @@ class RenderOptions:
     color: bool = False
     statistics: bool = False
     root: str | None = None  # repository root that SARIF/GitHub paths are made relative to
+    quiet: bool = False  # the findings only: no per-model verdict lines, no run summary
 
 
 # Formats whose lines may start with a name or a path, and how they escape a character: a workflow command in

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tpulint.compiled import compiler_version_text
+from tpulint.memory import _ITEMSIZE
 from tpulint.units import size
 
 EDGETPU_OP = "edgetpu-custom-op"  # the custom code of the ops a compiled model runs on the Edge TPU
@@ -55,16 +57,86 @@ def verdict(m: dict[str, Any]) -> str:
     if m.get("compiled"):
         return compiled_verdict(m)
     s = m["summary"]
-    if not m["compilable"]:
-        head = "will NOT compile"
-    elif s["ops"] and s["tpu_ops"] == s["ops"]:
-        head = "fully mapped"
-    elif s["tpu_ops"] == 0:
-        head = "nothing maps"
-    else:
-        head = "partially mapped"
     return (f"{s['tpu_ops']}/{s['ops']} ops on the Edge TPU, {s['cpu_ops']} on the CPU, "
-            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
+            f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {verdict_head(m)}")
+
+
+def verdict_head(m: dict[str, Any]) -> str:
+    """The verdict in two or three words: "fully mapped", "partially mapped", "will NOT compile"..."""
+    if m["error"] is not None:
+        return "not analysed"
+    s = m["summary"]
+    if not m["compilable"]:
+        return "will NOT compile"
+    if s["ops"] and s["tpu_ops"] == s["ops"]:
+        return "fully mapped"
+    return "nothing maps" if s["tpu_ops"] == 0 else "partially mapped"
+
+
+@dataclass(frozen=True, slots=True)
+class BoundaryTensor:
+    name: str
+    shape: str  # int8[1x8x8x4]
+    bytes: int | None  # None when a dimension is dynamic
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentView:
+    """One Edge TPU subgraph as the reports show it: its ops and the tensors crossing its boundary."""
+
+    subgraph: int
+    number: int  # 1-based, over the model
+    ops: tuple[int, ...]
+    inputs: tuple[BoundaryTensor, ...]
+    outputs: tuple[BoundaryTensor, ...]
+
+    @property
+    def op_ranges(self) -> str:
+        """`0-5, 7, 9-12`."""
+        return op_ranges(self.ops)
+
+    @property
+    def transfer_bytes(self) -> int | None:
+        sizes = [t.bytes for t in (*self.inputs, *self.outputs)]
+        return None if None in sizes else sum(s for s in sizes if s is not None)
+
+
+def op_ranges(ops: "tuple[int, ...] | list[int]") -> str:
+    runs: list[list[int]] = []
+    for i in sorted(ops):
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def segment_views(m: dict[str, Any]) -> list[SegmentView]:
+    """The model's Edge TPU subgraphs, with each boundary tensor's shape and size (each crossing is a
+    transfer between the host and the Edge TPU)."""
+    tensors: dict[tuple[int, str], dict[str, Any]] = {}
+    for op in m["ops"]:
+        for t in (*op["inputs"], *op["outputs"]):
+            tensors.setdefault((op["subgraph"], t["name"]), t)
+
+    def boundary(sg: int, name: str) -> BoundaryTensor:
+        t = tensors.get((sg, name))
+        if t is None:
+            return BoundaryTensor(name, "?", None)
+        shape = f"{t['dtype']}[{'x'.join(str(d) for d in t['shape'])}]"
+        known = all(d >= 0 for d in t["shape"])
+        n = _ITEMSIZE.get(t["dtype"], 1)
+        for d in t["shape"]:
+            n *= d
+        return BoundaryTensor(name, shape, n if known else None)
+
+    return [SegmentView(s["subgraph"], number, tuple(s["ops"]), tuple(boundary(s["subgraph"], n) for n in s["inputs"]),
+                        tuple(boundary(s["subgraph"], n) for n in s["outputs"]))
+            for number, s in enumerate(m["segments"], 1)]
+
+
+def tensor_size(n: int | None) -> str:
+    return "size unknown (dynamic shape)" if n is None else size(n)
 
 
 def suggestion_heads(advice: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -159,25 +231,38 @@ def compiled_rows(info: dict[str, Any]) -> Iterator[tuple[str, str]]:
     yield from panel_rows({k: v for k, v in info.items() if k not in skip and not (k == "problems" and not v)})
 
 
+def memory_figures(mem: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(cached, streamed) parameter bytes: the model's share of the cache when it is co-compiled, else its own."""
+    co = mem.get("co_compile")
+    source = co if co else mem
+    return source.get("cached_bytes"), source.get("streamed_bytes")
+
+
 def memory_rows(mem: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """The memory estimate in words: how much is cached on chip, how much is streamed, and why."""
     measured = mem.get("source") == "package"
     how = "read from the compiled package" if measured else f"estimated, ±{mem.get('uncertainty_pct', 0)}%"
+    co = mem.get("co_compile")
+    cached, streamed = memory_figures(mem)
     if "parameter_bytes" in mem:
         yield "Parameters", f"{size(mem['parameter_bytes'])} in total ({how})"
-    if "cached_bytes" in mem:
+    if cached is not None:
         budget = mem.get("on_chip_budget_bytes")
-        yield "Cached on chip", size(mem["cached_bytes"]) + (f" of a {size(budget)} budget" if budget else "")
-    if "streamed_bytes" in mem:
-        yield "Streamed per inference", size(mem["streamed_bytes"])
+        shared = f" shared by {len(co['models'])} co-compiled models" if co else ""
+        yield "Cached on chip", size(cached) + (f" of a {size(budget)} budget{shared}" if budget else "")
+    if streamed is not None:
+        yield "Streamed per inference", size(streamed)
+    if co:
+        before = ", ".join(co["models"][:co["position"]])
+        left = (f"after {before}, {size(co['remaining_before_bytes'])} of the cache was left for it" if before
+                else f"compiled first, the whole {size(co['remaining_before_bytes'])} cache was free")
+        yield "Co-compiled", (f"model {co['position'] + 1} of {len(co['models'])}; {left} (alone it would cache "
+                              f"{size(mem['cached_bytes'])} and stream {size(mem['streamed_bytes'])})")
     for layer in mem.get("streamed_layers") or []:
         yield "Streamed layer", f"op {layer['op']} {layer['opcode']}: {size(layer['bytes'])} ({layer['reason']})"
     largest = mem.get("largest_activation")
     if largest:
         yield "Largest activation", f"{largest['name']} ({size(largest['bytes'])})"
-    co = mem.get("co_compile")
-    if co:
-        yield "Co-compilation", value("co_compile", co)
     yield "Method", str(mem.get("method", "-"))
 
 

@@ -1,4 +1,6 @@
-"""GitHub Actions workflow commands: at most one annotation per model and severity (GitHub shows 10 per step)."""
+"""GitHub Actions workflow commands: at most one annotation per model and severity, and at most 10 of each type
+(GitHub shows 10 errors, 10 warnings and 10 notices per step and drops the rest silently): the most important
+are kept, and the last one says how many more there are."""
 
 from __future__ import annotations
 
@@ -22,14 +24,24 @@ def repo_path(path: str, root: str | None) -> str:
     return path if rel == ".." or rel.startswith(".." + os.sep) else rel.replace(os.sep, "/")
 
 
+# GitHub's limit per step and annotation type.
+PER_TYPE = 10
+
+
 def render(doc: dict[str, Any], options: Any = None) -> str:
-    lines = []
-    root = getattr(options, "root", None)
-    for m in doc["models"]:
+    lines, _ = annotations(doc, getattr(options, "root", None))
+    return "".join(line + "\n" for line in lines)
+
+
+def annotations(doc: dict[str, Any], root: str | None, per_type: int = PER_TYPE) -> tuple[list[str], dict[str, int]]:
+    """The workflow commands, in model order, at most `per_type` of each type; and how many of each type were
+    left out (the models that fail worst are kept: not analysed or not compilable, then most ops on the CPU)."""
+    candidates: list[tuple[tuple[Any, ...], str, str, str, str]] = []  # (importance, command, path, title, message)
+    for n, m in enumerate(doc["models"]):
         # control characters would reach the log verbatim after GitHub unescapes %0A etc.
         path = safe(repo_path(m["path"], root))
         if m["error"] is not None:
-            lines.append(_command("error", path, "tpulint: model not analysed", safe(m["error"]["message"])))
+            candidates.append(((-1, n), "error", path, "tpulint: model not analysed", safe(m["error"]["message"])))
             continue
         for severity, command in _COMMAND:
             found = [f for f in m["findings"] if f["severity"] == severity]
@@ -41,8 +53,25 @@ def render(doc: dict[str, Any], options: Any = None) -> str:
             if len(found) > 1:
                 message += f"\n(+{len(found) - 1} more; see the job summary)"
             message += f"\n{safe(verdict(m))}"
-            lines.append(_command(command, path, title, message))
-    return "".join(line + "\n" for line in lines)
+            importance = (1 if m["compilable"] else 0, -m["summary"]["cpu_ops"], -len(found), n)
+            candidates.append((importance, command, path, title, message))
+    kept: set[int] = set()
+    dropped: dict[str, int] = {}
+    for _, command in _COMMAND:
+        ranked = sorted((c[0], i) for i, c in enumerate(candidates) if c[1] == command)
+        kept.update(i for _, i in ranked[:per_type])
+        if len(ranked) > per_type:
+            dropped[command] = len(ranked) - per_type
+    lines = []
+    last = {c[1]: i for i, c in enumerate(candidates) if i in kept}
+    for i, (_, command, path, title, message) in enumerate(candidates):
+        if i not in kept:
+            continue
+        if last[command] == i and command in dropped:
+            message += (f"\n(+{dropped[command]} more {command} annotation{'s' if dropped[command] != 1 else ''} "
+                        f"not shown: GitHub shows {per_type} per step; see the job summary)")
+        lines.append(_command(command, path, title, message))
+    return lines, dropped
 
 
 def _command(command: str, path: str, title: str, message: str) -> str:

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from tpulint.render.escape import terminal_safe
-from tpulint.render.fields import op_counts, panels, size, verdict
+from tpulint.render.fields import op_counts, panels, segment_views, size, tensor_size, verdict, verdict_head
 from tpulint.render.layout import NODE_H, NODE_W, layout
 
 # Graphs larger than this are not drawn: the table still lists every op, and the page stays a few MB at most.
@@ -39,6 +39,7 @@ def _environment() -> Any:
     )
     env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
     env.filters["size"] = size
+    env.filters["tensor_size"] = tensor_size
     env.filters["shape"] = lambda t: f"{t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
     return env
 
@@ -50,6 +51,7 @@ def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
         for sg in sorted({op["subgraph"] for op in m["ops"]}):
             graphs.append(layout([op for op in m["ops"] if op["subgraph"] == sg], m["blockers"]))
     counts = op_counts(m)
+    focus = around_the_cpu(m["ops"])
     state = ("error" if m["error"] is not None or not m["compilable"] or (s["ops"] and not s["tpu_ops"])
              else "ok" if s["cpu_ops"] == 0 else "partial")
     return {
@@ -63,7 +65,25 @@ def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
         "too_big": m["error"] is None and len(m["ops"]) > MAX_DRAWN_OPS,
         "panels": panels(m),
         "by_op": {(op["subgraph"], op["index"]): op for op in m["ops"]},
+        "head": verdict_head(m),
+        "segments": segment_views(m) if m["error"] is None else [],
+        "focus": focus if len(focus) < len(m["ops"]) else set(),
     }
+
+
+def around_the_cpu(ops: list[dict[str, Any]]) -> set[tuple[int, int]]:
+    """(subgraph, index) of the ops the table shows first: those on the CPU and the ops they read from or feed,
+    where the model is cut. Empty when every op maps (then the table shows them all)."""
+    cpu = {(op["subgraph"], op["index"]) for op in ops if op["placement"] == "cpu"}
+    focus = set(cpu)
+    for op in ops:
+        key = (op["subgraph"], op["index"])
+        preds = {(op["subgraph"], p) for p in op["preds"]}
+        if key in cpu:
+            focus |= preds
+        elif preds & cpu:
+            focus.add(key)
+    return focus
 
 
 _INLINE = re.compile(r"`([^`]+)`")

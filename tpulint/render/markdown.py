@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from tpulint.render.escape import markdown_text as md
@@ -12,8 +13,9 @@ from tpulint.render.fields import op_counts, panels, suggestion_heads, verdict
 LIMIT = 1024 * 1024 - 16 * 1024
 
 
-def render(doc: dict[str, Any], options: Any = None, limit: int = LIMIT) -> str:
-    return truncate(report(doc), limit)
+def render(doc: dict[str, Any], options: Any = None, limit: int = LIMIT, notes: Sequence[str] = ()) -> str:
+    """`notes`: Markdown paragraphs shown under the heading (the GitHub Action's)."""
+    return truncate(report(doc, notes), limit)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -29,10 +31,12 @@ def truncate(text: str, limit: int) -> str:
     return head + note.format(shown=len(head.encode("utf-8")))
 
 
-def report(doc: dict[str, Any]) -> str:
+def report(doc: dict[str, Any], notes: Sequence[str] = ()) -> str:
     models = doc["models"]
     ok = [m for m in models if m["error"] is None]
     out = ["# tpulint: Edge TPU placement", ""]
+    for note in notes:
+        out += [note, ""]
     t = doc["target"]
     counted = [c for c in map(op_counts, ok) if c is not None]
     uncounted = len(ok) - len(counted)

@@ -8,6 +8,8 @@ numbers its nodes. Load it in Model Explorer with "Add per-node data" on the mod
 from __future__ import annotations
 
 import json
+import os
+import re
 from typing import Any
 
 TPU_COLOR = "#2e9e6b"
@@ -21,6 +23,21 @@ def render(doc: dict[str, Any], options: Any = None) -> str:
     return json.dumps(node_data(doc), indent=2, ensure_ascii=True) + "\n"
 
 
+def files(doc: dict[str, Any]) -> dict[str, str]:
+    """One node-data file per analysed model (`tpulint --format model-explorer -o DIR`): file name -> content.
+    Named after the model (`yolo.tflite` -> `yolo.node-data.json`), by its whole path where names repeat."""
+    models = [m for m in doc["models"] if m["error"] is None]
+    stems = [os.path.splitext(os.path.basename(m["path"]))[0] for m in models]
+    out = {}
+    for m, stem in zip(models, stems):
+        if stems.count(stem) > 1:
+            parts = [p for p in re.split(r"[\\/]+", os.path.splitext(m["path"])[0]) if p not in ("", ".", "..")]
+            stem = "__".join(parts)
+        name = re.sub(r"[^\w.-]", "_", stem) + ".node-data.json"
+        out[name] = render({**doc, "models": [m]})
+    return out
+
+
 def _value(op: dict[str, Any]) -> tuple[float, str]:
     if op["placement"] == "tpu":
         return TPU, TPU_COLOR
@@ -28,10 +45,8 @@ def _value(op: dict[str, Any]) -> tuple[float, str]:
 
 
 def node_data(doc: dict[str, Any]) -> dict[str, Any]:
-    """GraphNodeData for the main subgraph (the only one the compiler maps) of the run's first analysed model.
-
-    Model Explorer overlays one model at a time, so with several models only the first is used.
-    """
+    """GraphNodeData for the main subgraph (the only one the compiler maps) of the run's first analysed model
+    (Model Explorer overlays one model at a time: the CLI writes several models with `files`)."""
     model = next((m for m in doc["models"] if m["error"] is None), None)
     results: dict[str, Any] = {}
     for op in model["ops"] if model else []:

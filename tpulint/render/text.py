@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import EDGETPU_OP, op_counts, panels, size, suggestion_heads, verdict
+from tpulint.render.fields import (EDGETPU_OP, memory_figures, op_counts, panels, segment_views, size,
+                                     suggestion_heads, tensor_size, verdict)
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -15,17 +16,48 @@ _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 def render(doc: dict[str, Any], options: Any) -> str:
     paint = _painter(bool(getattr(options, "color", False)))
+    quiet = getattr(options, "quiet", False)
     lines: list[str] = []
     if getattr(options, "statistics", False):
-        lines.extend(statistics(doc, paint))
-    for m in doc["models"]:
-        if m["error"] is not None:
-            continue  # unreadable models are reported on stderr by the CLI
-        if options.format == "full":
-            lines.extend(_full(m, paint))
-        else:
-            lines.extend(_concise(m, paint, findings=not getattr(options, "statistics", False)))
+        lines.extend(statistics(doc, paint))  # in place of the findings and verdicts, as ruff's --statistics
+    else:
+        for m in doc["models"]:
+            if m["error"] is not None:
+                continue  # unreadable models are reported on stderr by the CLI
+            if options.format == "full":
+                lines.extend(_full(m, paint))
+            else:
+                lines.extend(_concise(m, paint, verdicts=not quiet))
+    if not quiet and (len(doc["models"]) > 1 or getattr(options, "statistics", False)):
+        lines.append(run_summary(doc))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def run_summary(doc: dict[str, Any]) -> str:
+    """One line for the whole run: `Found 3 errors in 12 models; 410/520 ops on the Edge TPU, ...`."""
+    models = doc["models"]
+    ok = [m for m in models if m["error"] is None]
+    severities = Counter(f["severity"] for m in ok for f in m["findings"])
+    total = sum(severities.values())
+    counts = [_count(severities[s], s) for s in ("error", "warning", "info") if severities[s]]
+    found = (f"Found {counts[0]}" if len(counts) == 1 else f"Found {_count(total, 'finding')} ({', '.join(counts)})"
+             ) if total else "No findings"
+    line = f"{found} in {_count(len(models), 'model')}"
+    if len(ok) < len(models):
+        line += f" ({len(models) - len(ok)} not analysed)"
+    line += (f"; {sum(m['summary']['tpu_ops'] for m in ok)}/{sum(m['summary']['ops'] for m in ok)} ops on the "
+             "Edge TPU")
+    on_cpu = sum(1 for m in ok if m["summary"]["cpu_ops"])
+    if on_cpu:
+        line += f", {_count(on_cpu, 'model')} with ops on the CPU"
+    rejected = sum(1 for m in ok if not m["compilable"])
+    if rejected:
+        line += f", {rejected} will not compile"
+    return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 or noun == 'info' else 's'}"
 
 
 def _painter(color: bool) -> Callable[[str, str], str]:
@@ -56,12 +88,12 @@ def op_label(f: dict[str, Any]) -> str:
     return text + ": "
 
 
-def _concise(m: dict[str, Any], paint: Callable[[str, str], str], findings: bool = True) -> list[str]:
+def _concise(m: dict[str, Any], paint: Callable[[str, str], str], verdicts: bool = True) -> list[str]:
     path = paint(safe(m["path"]), "bold")
-    out = []
-    if findings:
-        out = [f"{path}: {op_label(f)}{paint(f['code'], _SEVERITY_COLOR.get(f['severity'], 'bold'))} "
-               f"{safe(f['message'])}" for f in m["findings"]]
+    out = [f"{path}: {op_label(f)}{paint(f['code'], _SEVERITY_COLOR.get(f['severity'], 'bold'))} "
+           f"{safe(f['message'])}" for f in m["findings"]]
+    if not verdicts:
+        return out
     ok = m["compilable"] and m["summary"]["cpu_ops"] == 0
     line = f"{path}: {paint(verdict(m), 'green' if ok else 'red' if not m['compilable'] else 'yellow')}"
     hidden = (m.get("baseline") or {}).get("suppressed")
@@ -76,12 +108,11 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     if not m["compilable"]:
         out.append("Model could not be compiled (predicted): " + "; ".join(
             safe(f["message"]) for f in m["findings"] if f["effect"] == "model"))
-    memory = m.get("memory") or {}
-    if "cached_bytes" in memory and "streamed_bytes" in memory:
+    cached, streamed = memory_figures(m.get("memory") or {})
+    if cached is not None and streamed is not None:
         how = "" if m["compiled"] else " (estimated)"  # a compiled file records the real split
-        out.append(f"On-chip memory used for caching model parameters: {size(memory['cached_bytes'])}{how}")
-        out.append(f"Off-chip memory used for streaming uncached model parameters: "
-                   f"{size(memory['streamed_bytes'])}{how}")
+        out.append(f"On-chip memory used for caching model parameters: {size(cached)}{how}")
+        out.append(f"Off-chip memory used for streaming uncached model parameters: {size(streamed)}{how}")
     out.append(f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}")
     counts_in_ops = op_counts(m)
     if counts_in_ops is None:  # a compiled model without its source: an Edge TPU custom op is not one op
@@ -97,6 +128,16 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                       is not None else op["opcode"], op["status"]) for op in m["ops"])
     for (opcode, status), n in counts.items():
         out.append(f"{opcode:<31}{n:<11}{status}")
+    segments = segment_views(m)
+    if segments:
+        out += ["", "Edge TPU subgraphs (each tensor crossing a boundary is a transfer between host and Edge TPU):"]
+        for seg in segments:
+            where = f"subgraph {seg.subgraph} " if seg.subgraph else ""
+            total = f", {tensor_size(seg.transfer_bytes)} transferred" if seg.transfer_bytes is not None else ""
+            ops = "s" if len(seg.ops) != 1 else ""
+            out.append(f"  {seg.number}. {where}op{ops} {seg.op_ranges} ({len(seg.ops)} op{ops}{total})")
+            for label, side in (("in ", seg.inputs), ("out", seg.outputs)):
+                out += [f"     {label} {safe(t.name)} {safe(t.shape)} {tensor_size(t.bytes)}" for t in side]
     for title, rows in panels(m):
         out += ["", f"{title}:"] + [f"  {name}: {safe(text)}" for name, text in rows]
     cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
