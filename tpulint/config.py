@@ -15,7 +15,7 @@ COMPILERS = ("2.0", "2.1", "14.1", "15.0", "16.0")
 DEFAULT_COMPILER = "16.0"
 # The runtime each compiler targets by default (`-m`): 16.0 defaults to 14 (#439); older ones to their runtime.
 DEFAULT_MIN_RUNTIME = {"2.0": 13, "2.1": 13, "14.1": 13, "15.0": 13, "16.0": 14}
-FAIL_ON = ("error", "warning", "cpu-op", "never")
+FAIL_ON = ("error", "warning", "cpu-op", "mismatch", "regression", "never")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,7 @@ class Config:
     fail_on: str = "error"
     min_tpu_ops_ratio: float | None = None
     runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
+    compare_siblings: bool = False  # compare with X_edgetpu.tflite / X_edgetpu.log found next to X.tflite
 
     @property
     def runtime(self) -> int:
@@ -73,7 +74,7 @@ def _path_matches(path: str, pattern: str) -> bool:
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
-    "runtime-version": int,
+    "runtime-version": int, "compare-siblings": bool,
 }
 
 

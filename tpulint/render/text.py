@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from tpulint.render.actual import WHERE, agreement, ambiguous_groups, evidence, index_list, mismatch_text, op_cell
+from tpulint.render.actual import total_value
 from tpulint.render.escape import terminal_safe as safe
 from tpulint.render.fields import panels, size, verdict
 
@@ -108,7 +110,8 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                 why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
             else:
                 why = op["status"]  # the finding codes follow under "Findings"
-            out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}")
+            actual = f" [actual: {op_cell(op)}]" if m.get("actual") else ""
+            out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}{safe(actual)}")
     if m["blockers"]:
         out += ["", "Blocking ops, ranked by the ops each would return to the Edge TPU if fixed:"]
         for rank, b in enumerate(m["blockers"], 1):
@@ -122,5 +125,33 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                        f"[{f['severity']}, {f['confidence']}] {safe(f['message'])}")
             if f["fix"]:
                 out.append(f"    fix: {safe(f['fix'])}")
+    if m.get("actual"):
+        out += _actual(m, paint)
     out += ["", paint(f"Verdict: {verdict(m)}", "bold"), ""]
+    return out
+
+
+def _actual(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
+    """The real compile next to the prediction: agreement, summary figures, the cut, every disagreement."""
+    a = m["actual"]
+    out = ["", paint(f"Actual compile: {safe(evidence(a))}", "bold"), f"  {agreement(a)}"]
+    for t in a["totals"]:
+        out.append(f"  {t['name']}: {total_value(t['name'], t['actual'])} actual, "
+                   f"{total_value(t['name'], t['predicted'])} predicted")
+    for c in a["cut"]:
+        codes = f", rules {', '.join(c['codes'])}" if c["codes"] else ""
+        out.append(f"  cut at op {c['index']} {c['opcode']} ({safe(', '.join(c['inputs']) or '-')}): "
+                   f"{c['status'] or 'no status without the log'} (predicted {WHERE[c['predicted']]}{codes})")
+    groups = ambiguous_groups(m)
+    if groups:
+        out += ["", "Ambiguous in the log (its counts leave a choice between statuses):"]
+        for opcode, indices, candidates in groups:
+            choice = " | ".join(f"{s} ({n})" for s, n in candidates.items())
+            out.append(f"  {opcode} ops {index_list(indices)}: {choice}")
+    if a["mismatches"]:
+        out += ["", paint(f"Disagreements ({len(a['mismatches'])}):", "bold")]
+        out += [f"  {safe(mismatch_text(mm))}" for mm in a["mismatches"]]
+        out += ["", "To get a rule fixed, report each disagreement:"]
+        for mm in a["mismatches"]:
+            out += [""] + [f"    {safe(line)}" if line else "" for line in mm["bug_report"].splitlines()]
     return out
