@@ -165,12 +165,6 @@ def _from_compiled(src: Subgraph, graph: Graph, compiled: Model, path: str,
         for a, b in zip(cop.inputs + cop.outputs, best.inputs + best.outputs):  # renamed boundary tensors
             if a >= 0 and b >= 0:
                 tensor_map.setdefault(a, b)
-    if len(cmp.inputs) == len(src.inputs):
-        for a, b in zip(cmp.inputs, src.inputs):
-            tensor_map.setdefault(a, b)
-    if len(cmp.outputs) == len(src.outputs):
-        for a, b in zip(cmp.outputs, src.outputs):
-            tensor_map.setdefault(a, b)
     segment_of: dict[int, tuple[int, int]] = {}  # source op -> (segment, compiled op)
     segments = []
     for k, cop in enumerate(op for op in cmp.operators if op.is_edgetpu):

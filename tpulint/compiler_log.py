@@ -127,8 +127,8 @@ def parse_log(data: bytes, path: str = "<log>") -> CompilerLog:
             raise LogError(f"{path}: truncated log: its last line ends inside the status {status!r}")
         rows.append(LogRow(m.group(1), int(m.group(2)), status, f"{m.group(1)} {m.group(2)} {status}"))
     if not in_table:
-        what = "truncated log: it ends before" if version else "not an edgetpu_compiler log: it has no"
-        raise LogError(f"{path}: {what} the \"Operator  Count  Status\" table")
+        what = "truncated log: it ends before the" if version else "not an edgetpu_compiler log: it has no"
+        raise LogError(f"{path}: {what} \"Operator  Count  Status\" table")
     if not rows:
         raise LogError(f"{path}: truncated log: its operation table has no rows")
     log = CompilerLog(path, version, tuple(rows), **summary)

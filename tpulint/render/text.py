@@ -69,6 +69,10 @@ def _concise(m: dict[str, Any], paint: Callable[[str, str], str], findings: bool
     hidden = (m.get("baseline") or {}).get("suppressed")
     if hidden:
         line += f" ({hidden} baselined finding{'s' if hidden != 1 else ''} hidden)"
+    actual = m.get("actual")
+    if actual:
+        out += [f"{path}: {paint('mismatch', 'red')} {safe(mismatch_text(mm))}" for mm in actual["mismatches"]]
+        out.append(f"{path}: actual compile: {agreement(actual)}")
     return out + [line]
 
 
