@@ -40,6 +40,7 @@ def _environment() -> Any:
     env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
     env.filters["size"] = size
     env.globals["where"] = {"tpu": "Edge TPU", "cpu": "CPU", None: "ambiguous"}
+    env.globals["actual_header"] = Markup("<th>Actual compile</th>")
     env.filters["shape"] = lambda t: f"{t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
     return env
 
