@@ -135,9 +135,4 @@ def bug_report(op: dict[str, Any], entry: dict[str, Any], actual: ActualCompile,
     ])
 
 
-def disagrees(entry: dict[str, Any]) -> bool:
-    """Whether a compared model has any disagreement between the compile and the prediction."""
-    return bool((entry.get("actual") or {}).get("mismatches"))
-
-
-__all__ = ["annotate", "bug_report", "disagrees"]
+__all__ = ["annotate", "bug_report"]
