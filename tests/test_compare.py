@@ -273,3 +273,11 @@ def test_siblings_are_compared_only_when_the_setting_is_on(files: Path, capsys) 
     assert "actual compile" not in capsys.readouterr().out
     assert cli.main(["agree.tflite", "--fail-on", "never", "--compare-siblings"]) == 0
     assert "agree.tflite: actual compile: the compiler agrees on 4 of 4 ops\n" in capsys.readouterr().out
+
+
+def test_fail_on_mismatch_from_pyproject_with_siblings(files: Path, capsys) -> None:
+    (files / "pyproject.toml").write_text('[tool.tpulint]\ncompare-siblings = true\nfail-on = "mismatch"\n')
+    assert cli.main(["chain.tflite"]) == 1  # the compile disagrees on ops 2-3; FLOOR's error does not count
+    (files / "chain_edgetpu.tflite").write_bytes(compiled_chain([(0, 1)]))
+    (files / "chain_edgetpu.log").write_text(AGREEING_LOG)
+    assert cli.main(["chain.tflite"]) == 0

@@ -147,3 +147,14 @@ def test_diff_bad_input(models: Path, capsys, args: list[str], message: str) -> 
     assert cli.main(["diff", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_every_kind_of_regression() -> None:
+    from tpulint.diff import regressions
+
+    totals = {"tpu_ops": [10, 9], "tpu_subgraphs": [1, 2], "compilable": [True, False],
+              "streamed_bytes": [0, 4096]}
+    assert regressions(totals) == ["fewer ops on the Edge TPU (10 -> 9)", "more Edge TPU subgraphs (1 -> 2)",
+                                   "no longer compilable", "more parameter bytes streamed per inference (0 -> 4,096)"]
+    better = {"tpu_ops": [9, 10], "tpu_subgraphs": [2, 1], "compilable": [False, True], "streamed_bytes": [4096, None]}
+    assert regressions(better) == []

@@ -277,8 +277,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _evidence(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | None]]) -> dict[str, tuple[Any, Any]]:
     """Model path -> (compiled model, log) to compare it with: given by --compare / --compare-log (one model),
     or found next to each model with --compare-siblings."""
-    if cfg.fail_on == "regression":
-        raise TpulintError("--fail-on regression applies to `tpulint diff OLD NEW`")
     if ns.compare or ns.compare_log:
         if len(found) != 1 or found[0][1] is not None:
             raise TpulintError("--compare and --compare-log take exactly one model to compare with")
