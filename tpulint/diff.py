@@ -11,8 +11,8 @@ DIFF_SCHEMA_VERSION = 1
 
 def match_ops(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[tuple[int, int], tuple[int, int]]:
     """(subgraph, new op) -> (subgraph, old op): by output tensor name first (an op replaced by another type that
-    writes the same tensor is that op, changed), then by structure (same type, reading from the counterparts of
-    the new op's inputs)."""
+    writes the same tensor is that op, changed), then by structure (same type and number of inputs, reading from
+    the counterparts of those of its inputs already matched; the nearest in execution order)."""
     def key(op: dict[str, Any]) -> tuple[int, str] | None:
         return (op["subgraph"], op["outputs"][0]["name"]) if op["outputs"] else None
 
@@ -32,14 +32,17 @@ def match_ops(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[tupl
         here = (op["subgraph"], op["index"])
         if here in matched:
             continue
-        preds = {matched.get((op["subgraph"], p)) for p in op["preds"]}
-        for candidate in old:
-            there = (candidate["subgraph"], candidate["index"])
-            if (there not in taken and candidate["subgraph"] == op["subgraph"] and candidate["opcode"] == op["opcode"]
-                    and {(candidate["subgraph"], p) for p in candidate["preds"]} == preds and None not in preds):
-                matched[here] = there
-                taken.add(there)
-                break
+        preds = [matched.get((op["subgraph"], p)) for p in op["preds"]]
+        known = {p for p in preds if p is not None}
+        if preds and not known:
+            continue
+        candidates = [c for c in old if (c["subgraph"], c["index"]) not in taken and c["subgraph"] == op["subgraph"]
+                      and c["opcode"] == op["opcode"] and len(c["preds"]) == len(preds)
+                      and known <= {(c["subgraph"], p) for p in c["preds"]}]
+        if candidates:
+            best = min(candidates, key=lambda c: abs(c["index"] - op["index"]))
+            matched[here] = (best["subgraph"], best["index"])
+            taken.add(matched[here])
     return matched
 
 
