@@ -52,6 +52,15 @@ def _op(op: dict[str, Any]) -> dict[str, Any]:
             "status": op["status"], "codes": op["codes"], "blocked_by": op["blocked_by"]}
 
 
+def _on(f: dict[str, Any], ops: dict[tuple[int, int], tuple[int, int]] | None) -> tuple[Any, ...]:
+    """(rule, subgraph, op) of an op-level finding, the op translated through `ops` when given."""
+    loc = f["location"]
+    where = (loc["subgraph"], loc["operator"])
+    if ops is not None and loc["operator"] is not None:
+        where = ops.get(where, (-1, -1))
+    return (f["code"], *where)
+
+
 def _memory(m: dict[str, Any], key: str) -> int | None:
     value = (m.get("memory") or {}).get(key)
     return value if isinstance(value, int) else None
@@ -69,8 +78,10 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         change = dict(_op(op), old_index=before["index"], old_status=before["status"])
         (moved_to_cpu if op["placement"] == "cpu" else moved_to_tpu).append(change)
     kept = set(matched.values())
-    old_prints = {f["fingerprint"] for f in old["findings"]}
-    new_prints = {f["fingerprint"] for f in new["findings"]}
+    # A finding is the same when its fingerprint is, or when the same rule fires on the op matched to its op.
+    back = {v: k for k, v in matched.items()}
+    old_seen = {f["fingerprint"] for f in old["findings"]} | {_on(f, None) for f in old["findings"]}
+    new_seen = {f["fingerprint"] for f in new["findings"]} | {_on(f, None) for f in new["findings"]}
     totals = {
         "ops": [old["summary"]["ops"], new["summary"]["ops"]],
         "tpu_ops": [old["summary"]["tpu_ops"], new["summary"]["tpu_ops"]],
@@ -87,8 +98,10 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "removed_ops": [_op(op) for op in old["ops"] if (op["subgraph"], op["index"]) not in kept],
         "moved_to_cpu": moved_to_cpu,
         "moved_to_tpu": moved_to_tpu,
-        "new_findings": [f for f in new["findings"] if f["fingerprint"] not in old_prints],
-        "fixed_findings": [f for f in old["findings"] if f["fingerprint"] not in new_prints],
+        "new_findings": [f for f in new["findings"]
+                         if f["fingerprint"] not in old_seen and _on(f, matched) not in old_seen],
+        "fixed_findings": [f for f in old["findings"]
+                           if f["fingerprint"] not in new_seen and _on(f, back) not in new_seen],
         "totals": totals,
         "regressions": regressions(totals),
     }
