@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import attacks  # noqa: E402  (bench/ is this script's folder)
 from tpulint.analysis import analyze_model  # noqa: E402
 from tpulint.config import Config  # noqa: E402
 from tpulint.errors import ModelError  # noqa: E402
@@ -311,7 +312,18 @@ def mutate(seed_data: bytes, case: int) -> tuple[bytes, str]:
 
 
 def case_input(case: int, corpus: dict[str, bytes]) -> tuple[str, bytes, str]:
-    """(seed name, bytes, description) of case `case`: every 4th case is a generated hostile model."""
+    """(seed name, bytes, description) of case `case`: every 4th case is a generated hostile model, every 8th
+    (from case 5) one of bench/attacks.py's classes in turn (FlexBuffer DAGs, shared package parts, hostile
+    constant values, rank-0 tensors), mutated 30% of the time."""
+    if case % 8 == 5:
+        rng = random.Random(case)
+        generate = attacks.GENERATORS[(case // 8) % len(attacks.GENERATORS)]
+        data, how = generate(rng)
+        how = f"{generate.__name__}: {how}"
+        if rng.random() < 0.3:
+            data, more = mutate(data, case)
+            how = f"{how}; {more}"
+        return generate.__name__, data, how
     if case % 4 == 3:
         rng = random.Random(case)
         data = random_model(rng)

@@ -146,7 +146,7 @@ def test_baseline_counts_repeated_fingerprints(models, capsys) -> None:
           "line 1 column 2 (char 1)\n"),
     ('{"models": {}}', 'tpulint: nope.json: not a tpulint baseline (expected "tpulint_baseline": 1)\n'),
     ('{"tpulint_baseline": 1, "models": {"m": {"findings": {"a": "x"}}}}',
-     "tpulint: nope.json: models.m: malformed entry\n"),
+     'tpulint: nope.json: models."m".findings.a: expected a count (an integer >= 0), got string "x"\n'),
 ])
 def test_bad_baseline_is_a_usage_error(models, capsys, content, message) -> None:
     if content is not None:

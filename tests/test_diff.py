@@ -78,7 +78,8 @@ def test_op_made_unsupported(models: Path, capsys) -> None:
         "  op 1 FLOOR (t1) -> CPU: Operation not supported (TPU100)",
         "  op 2 RELU (t2) -> CPU: cut off by op 1",
         "  op 3 RELU (t3) -> CPU: cut off by op 1",
-        "  new finding: op 1 FLOOR: TPU100 FLOOR is not supported by Edge TPU compiler 16.0",
+        "  new finding: op 1 FLOOR: TPU100 FLOOR is not supported by Edge TPU compiler 16.0; its CPU fallback cuts "
+        "2 ops off the Edge TPU segment",
     ]
 
 
@@ -88,7 +89,8 @@ def test_fixing_it_is_no_regression(models: Path, capsys) -> None:
     assert out.splitlines()[0] == (
         "floor.tflite -> old.tflite: 0 ops moved to the CPU, 3 to the Edge TPU; Edge TPU ops 1/4 -> 4/4, "
         "Edge TPU subgraphs 1 -> 1; no regression")
-    assert "  fixed finding: op 1 FLOOR: TPU100 FLOOR is not supported by Edge TPU compiler 16.0" in out
+    assert ("  fixed finding: op 1 FLOOR: TPU100 FLOOR is not supported by Edge TPU compiler 16.0; its CPU fallback "
+            "cuts 2 ops off the Edge TPU segment") in out
 
 
 def test_branch_added(models: Path, capsys) -> None:

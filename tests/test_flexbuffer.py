@@ -82,8 +82,11 @@ def test_exact_errors(data, message):
         loads(data)
 
 
-def test_self_referencing_vector_hits_the_depth_limit():
+def test_self_referencing_vector_is_stopped():
     # [count 1][element: offset 0, i.e. the vector itself][its type VECTOR][root offset 2][root type VECTOR][width 1]
     data = bytes([1, 0, 10 << 2, 2, 10 << 2, 1])
-    with pytest.raises(FlexBufferError, match="nesting deeper than 16 levels"):
+    with pytest.raises(FlexBufferError, match="^corrupt FlexBuffer: decodes to more values than its 6 bytes can "
+                                              r"hold \(shared sub-vectors\)$"):
         loads(data)
+    with pytest.raises(FlexBufferError, match="^corrupt FlexBuffer: nesting deeper than 16 levels$"):
+        loads(bytes(64) + data)  # room for the values (offsets are relative): the depth limit stops it

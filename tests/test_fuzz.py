@@ -39,7 +39,8 @@ def test_every_mutation_kind_is_exercised():
         _, data, how = fuzz.case_input(case, corpus)
         for step in how.split("; "):
             kinds[step.split()[0]] += 1
-    for kind in ("truncate", "flip", "overwrite", "zero", "copy", "insert", "shuffle", "generated"):
+    for kind in ("truncate", "flip", "overwrite", "zero", "copy", "insert", "shuffle", "generated",
+                 "flexbuffer_dag:", "shared_package:", "hostile_constant:", "scalar_model:"):
         assert kinds[kind] >= 10, kinds
     assert any(k.isdigit() for k in kinds), "random-bytes mutation never ran"
 

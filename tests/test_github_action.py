@@ -108,7 +108,7 @@ def test_action_compare_ref_diffs_each_changed_model(workspace, tmp_path: Path, 
     diffs = summary.split("### tpulint diff: ")[1:]
     assert len(diffs) == 1  # the unchanged model and the new one are not diffed
     assert diffs[0].splitlines()[:3] == [
-        "models/chain.tflite@main → models/chain.tflite", "",
+        "models/chain.tflite@\u200bmain → models/chain.tflite", "",  # no @-mention
         "❌ 3 ops moved to the CPU, 0 to the Edge TPU; Edge TPU ops 4/4 -&gt; 1/4, Edge TPU subgraphs 1 -&gt; 1; "
         "regression: fewer ops on the Edge TPU \\(4 -&gt; 1\\)"]
     assert "regressions=1\n" in (tmp_path / "output.txt").read_text()

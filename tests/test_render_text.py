@@ -32,7 +32,9 @@ def test_full_lists_table_with_compiler_column_widths(doc) -> None:
     text = render(doc, RenderOptions(format="full"))
     assert "Operator                       Count      Status\n" in text
     assert "FLOOR                          1          Operation not supported\n" in text
-    assert "     cut before it: edgetpu_compiler -i relu_0 broken_chain.tflite\n" in text
+    assert ("  - not a fix, for a clean Edge TPU / CPU split (e.g. to pipeline the CPU part): -i ends the Edge TPU "
+            "segment at 'relu_0', before op 1 FLOOR; 1 op on the Edge TPU, as now\n"
+            "     run: edgetpu_compiler -i relu_0 broken_chain.tflite\n") in text
 
 
 def test_full_renders_compiled_info_and_memory_panels(doc) -> None:
@@ -46,7 +48,7 @@ def test_full_renders_compiled_info_and_memory_panels(doc) -> None:
     text = render(doc, RenderOptions(format="full"))
     assert "On-chip memory used for caching model parameters: 6.89MiB (estimated)\n" in text
     assert "Off-chip memory used for streaming uncached model parameters: 175.00KiB (estimated)\n" in text
-    assert ("\nCompiled model:\n  Edge TPU subgraphs: 1\n  Compiler version: 16.0.384591198\n  Chip IDs: 18, 19\n"
+    assert ("\nCompiled model:\n  CPU ops: 0\n  Compiler version: 16.0.384591198\n  Chip IDs: 18, 19\n"
             "  Executables 1: type=PARAMETER_CACHING, inputs=[]\n"
             "  Executables 2: type=EXECUTION_ONLY, inputs=1 item, shape=[1,2]\n") in text
     assert ("\nOn-chip memory:\n  Parameters: 7.06MiB in total (estimated, ±15%)\n"

@@ -17,7 +17,7 @@ def test_rule_by_code_and_by_name_print_the_same_docs() -> None:
     by_code, by_name = tpulint("TPU600"), tpulint("large-tensor-row")
     assert by_code.returncode == 0 and by_code.stdout == by_name.stdout
     assert by_code.stdout.startswith("# TPU600 large-tensor-row\n")
-    assert "more than 196,608 elements" in by_code.stdout and "## How to fix" in by_code.stdout
+    assert "more than 266,785 elements" in by_code.stdout and "## How to fix" in by_code.stdout
 
 
 def test_limits_follow_the_compiler() -> None:

@@ -38,21 +38,44 @@ def dumps(baseline: dict[str, Any]) -> str:
 
 
 def load(path: str) -> dict[str, Any]:
-    """Read a baseline file; TpulintError with a one-line reason when it is missing or malformed."""
+    """Read a baseline file; TpulintError with a one-line reason (naming the key) when it is missing or
+    malformed."""
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except OSError as e:
         raise TpulintError(f"{path}: cannot read baseline: {e.strerror or e}") from None
+    except RecursionError:
+        raise TpulintError(f"{path}: baseline is not valid JSON: nested too deeply") from None
     except ValueError as e:
         raise TpulintError(f"{path}: baseline is not valid JSON: {e}") from None
     if not isinstance(data, dict) or data.get("tpulint_baseline") != FORMAT or not isinstance(data.get("models"), dict):
         raise TpulintError(f"{path}: not a tpulint baseline (expected \"tpulint_baseline\": {FORMAT})")
     for key, entry in data["models"].items():
-        if (not isinstance(entry, dict) or not isinstance(entry.get("findings", {}), dict)
-                or not all(isinstance(n, int) for n in entry.get("findings", {}).values())):
-            raise TpulintError(f"{path}: models.{key}: malformed entry")
+        where = f"{path}: models.{json.dumps(key)}"
+        if not isinstance(entry, dict):
+            raise TpulintError(f"{where}: expected an object, got {_kind(entry)}")
+        findings = entry.get("findings", {})
+        if not isinstance(findings, dict):
+            raise TpulintError(f"{where}.findings: expected an object, got {_kind(findings)}")
+        for fingerprint, n in findings.items():
+            if not _count(n):
+                raise TpulintError(f"{where}.findings.{fingerprint}: expected a count (an integer >= 0), got {_kind(n)}")
+        if not _count(entry.get("cpu_ops", 0)):
+            raise TpulintError(f"{where}.cpu_ops: expected a count (an integer >= 0), got {_kind(entry['cpu_ops'])}")
     return data
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of `value`, with the value when it is a short scalar."""
+    name = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+    text = json.dumps(value)
+    return f"{name} {text}" if name not in ("object", "array", "null") and len(text) <= 40 else name
 
 
 def apply(doc: dict[str, Any], baseline: dict[str, Any], baseline_path: str) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import os
+import stat
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any, Generator, Iterator, Sequence
 
 from tpulint._version import __version__
 from tpulint.errors import TpulintError
+from tpulint.paths import iter_model_paths
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     edgetpu = p.add_argument_group("Edge TPU memory and runtime")
     edgetpu.add_argument("--co-compile", action="store_true",
                          help="the models are compiled together, in the order given: split the on-chip cache")
+    edgetpu.add_argument("--source", metavar="MODEL",
+                         help="the uncompiled model of the compiled model given, to count the source ops each "
+                              "Edge TPU custom op holds (default: the same name without _edgetpu, if present)")
     edgetpu.add_argument("--runtime-version", type=int, metavar="N",
                          help="check the models against an installed Edge TPU runtime version N")
     compare = p.add_argument_group("compare with a real compile")
@@ -85,30 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     fail.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings fail the run")
     fail.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE (fail only on new ones)")
     fail.add_argument("--write-baseline", metavar="FILE", help="record every current finding in FILE, then pass")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     return p
-
-
-def iter_model_paths(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
-    """(path, problem) for each model named by files, directories or globs; problem is None when it can be read."""
-    for arg in args:
-        if os.path.isdir(arg):
-            found = sorted(str(p) for p in Path(arg).rglob("*.tflite") if p.is_file())
-            if not found:
-                yield arg, "directory contains no *.tflite files"
-            yield from ((f, None) for f in found)
-        elif os.path.lexists(arg):
-            yield arg, None
-        elif glob.has_magic(arg):
-            matches = sorted(glob.glob(arg, recursive=True))
-            if not matches:
-                yield arg, "no file matches this pattern"
-            for match in matches:
-                if os.path.isdir(match):
-                    yield from iter_model_paths([match])
-                else:
-                    yield match, None
-        else:
-            yield arg, "no such file"
 
 
 def load_config(ns: argparse.Namespace) -> Any:
@@ -121,6 +103,13 @@ def load_config(ns: argparse.Namespace) -> Any:
             if not pyproject.is_file():
                 raise TpulintError(f"{pyproject}: no such file")
             base = cfg.load_pyproject(pyproject, base)
+    try:
+        return _merged(cfg, base, ns)
+    except cfg.InvalidValue as e:  # a command-line value: name the option as typed
+        raise TpulintError(f"--{e.key.replace('_', '-')}: {e.problem}") from None
+
+
+def _merged(cfg: Any, base: Any, ns: argparse.Namespace) -> Any:
     return cfg.merge(
         base,
         compiler=ns.compiler,
@@ -132,7 +121,7 @@ def load_config(ns: argparse.Namespace) -> Any:
         fail_on=ns.fail_on,
         min_tpu_ops_ratio=ns.min_tpu_ops_ratio,
         runtime_version=ns.runtime_version,
-        compare_siblings=ns.compare_siblings,
+        source=ns.source,
     )
 
 
@@ -151,13 +140,30 @@ def write_atomically(path: str, text: str) -> None:
 
 @contextmanager
 def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
-    """A file (text, or binary) that replaces `path` only once the block completes; removed if anything fails."""
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    """A file (text, or binary) that replaces `path` only once the block completes; removed if anything fails,
+    a signal included (see `main`).
+
+    A symlink is written through: its target is replaced, the link kept. A FIFO, a device or another file
+    that is not a regular one is written to directly, never replaced. The temporary file has a fresh name
+    (O_EXCL), so a temporary left by a killed run can neither be reused nor trip a later one."""
+    import tempfile
+
+    target = os.path.realpath(path) if os.path.islink(path) else path
     try:
-        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        info = os.stat(target)
+    except OSError:
+        info = None
+    if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        with open(target, "wb") if binary else open(target, "w", encoding="utf-8", newline="\n") as f:
             yield f
-        os.replace(tmp, path)
+        return
+    folder = os.path.dirname(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -166,8 +172,32 @@ def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _overwrites_an_input(output: str, found: list[tuple[str, str | None]]) -> str | None:
+    """The input model that writing the report to `output` would destroy, if any."""
+    try:
+        out = os.stat(output)
+    except OSError:
+        return None
+    for path, problem in found:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) == (out.st_dev, out.st_ino):
+            return path
+    return None
+
+
 def failing(doc: dict[str, Any], cfg: Any) -> bool:
     """Whether the run fails under --fail-on and --min-tpu-ops-ratio."""
+    from tpulint.render.fields import op_counts
+
     threshold = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on)
     for m in doc["models"]:
         if m["error"] is not None:
@@ -178,13 +208,48 @@ def failing(doc: dict[str, Any], cfg: Any) -> bool:
             return True
         if cfg.fail_on == "mismatch" and (m.get("actual") or {}).get("mismatches"):
             return True
-        ops = m["summary"]["ops"]
-        if cfg.min_tpu_ops_ratio is not None and ops and m["summary"]["tpu_ops"] / ops < cfg.min_tpu_ops_ratio:
+        counts = op_counts(m)  # a compiled model counts its source's ops, or not at all without them
+        if cfg.min_tpu_ops_ratio is not None and counts and counts[2] and counts[0] / counts[2] < cfg.min_tpu_ops_ratio:
             return True
     return False
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that temporary files are removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command, with Ctrl-C (exit 130, one line) and SIGTERM/SIGHUP (exit 128 + the signal) unwinding
+    through the cleanup of any half-written output."""
+    import signal
+
+    handled = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {}
+    try:
+        previous = {sig: signal.signal(sig, _terminate) for sig in handled}
+    except ValueError:  # not the main thread: leave the signals alone
+        pass
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 128 + signal.SIGINT
+    except Terminated as e:
+        return 128 + e.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["rule"]:
         from tpulint.rule_command import main as rule_main
@@ -215,6 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tpulint.report import ModelFailure, document
 
     found = list(iter_model_paths(ns.paths))
+    for output in (ns.output, ns.write_baseline):
+        victim = _overwrites_an_input(output, found) if output else None
+        if victim is not None:
+            error(f"{output}: refusing to overwrite {victim}, an input model")
+            return EXIT_ERROR
     try:
         evidence = _evidence(ns, cfg, found)
     except TpulintError as e:
@@ -223,10 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = 1 if ns.co_compile or evidence else ns.jobs  # co-compiling shares the cache between the models' full reports
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline or evidence):
         return _streamed_json(ns, cfg, found, jobs)
-    send = "summary" if fmt in SUMMARY_ONLY else "entry"
+    send = "report" if ns.co_compile or evidence else "summary" if fmt in SUMMARY_ONLY else "entry"
     results: list[Any] = []
     unreadable = False
-    for path, result, problem in _analysed(found, cfg, jobs, send):
+    for path, result, problem in _analysed(found, cfg, jobs, send, ns.debug):
         if result is None:
             unreadable = True
             result = ModelFailure(path, problem or "cannot be analysed")
@@ -284,7 +354,7 @@ def _evidence(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | Non
             if given is not None and not os.path.isfile(given):
                 raise TpulintError(f"{given}: no such file")
         return {found[0][0]: (ns.compare, ns.compare_log)}
-    if not cfg.compare_siblings:
+    if not (ns.compare_siblings or cfg.compare_siblings):
         return {}
     from tpulint.compare import siblings
 
@@ -317,7 +387,7 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
 
     summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
     unreadable = False
-    results = _analysed(found, cfg, jobs, "json")
+    results = _analysed(found, cfg, jobs, "json", ns.debug)
     try:
         with atomic_output(ns.output, binary=True) if ns.output else _stdout() as out:
             stream = Stream(header(cfg), out.write, binary=out is not sys.stdout)
@@ -330,12 +400,16 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
                     text, entry = result
                     stream.entry(text)
                 else:
-                    entry = streamed_entry(result)
+                    try:
+                        entry = streamed_entry(result)
+                    except Exception as e:  # noqa: BLE001 - a bug: this model's error, the document stays valid
+                        unreadable = True
+                        entry = _internal_failure(path, e, ns.debug)
                     del result  # the entry's op iterator holds the report until it is written
                     stream.entry(entry)
                     entry["ops"] = []
                 summaries.append(entry)
-            stream.close(rules_of(summaries))
+            stream.close(rules_of(summaries, cfg.compiler))
     except OSError as e:
         error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
         return EXIT_ERROR
@@ -348,11 +422,24 @@ def _streamed_json(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str 
     return EXIT_OK
 
 
-def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int,
-              send: str) -> Generator[tuple[str, Any, str | None], None, None]:
+def _internal_failure(path: str, e: Exception, debug: bool) -> dict[str, Any]:
+    """The entry (and the stderr line) of a model whose report could not be laid out because of a bug."""
+    import traceback
+
+    from tpulint.report import ModelFailure
+    from tpulint.runner import internal_error
+
+    error(f"{path}: {internal_error(e)}")
+    if debug:
+        traceback.print_exc()
+    return ModelFailure(path, internal_error(e)).to_dict()
+
+
+def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int, send: str,
+              debug: bool = False) -> Generator[tuple[str, Any, str | None], None, None]:
     """(path, result, problem) for every path found, in order: the readable ones analysed (in `jobs` processes,
     `send` as tpulint.runner.analyze_paths takes it), the others with their problem, printed on stderr as one
-    line; a progress line on a terminal meanwhile."""
+    line (an internal error's traceback follows it with `debug`); a progress line on a terminal meanwhile."""
     from tpulint.runner import Progress, analyze_paths
 
     readable = analyze_paths([path for path, problem in found if problem is None], cfg, jobs, send)
@@ -363,8 +450,11 @@ def _analysed(found: list[tuple[str, str | None]], cfg: Any, jobs: int,
             if problem is None:
                 path, result, problem = next(readable)
             if result is None:
+                problem, _, trace = (problem or "cannot be analysed").partition("\n")
                 progress.clear()
                 error(f"{path}: {problem}")
+                if trace and debug:
+                    print(trace, file=sys.stderr)
             else:
                 progress.update(done, path)
             yield path, result, problem

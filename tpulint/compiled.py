@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import mmap
 import struct
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Sequence
 
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader, Table
-from tpulint.flexbuffer import Buffer, Span, loads
+from tpulint.flexbuffer import Buffer, Span, lookup
 from tpulint.model import Model, Operator, reopen
 
 PACKAGE_IDENTIFIER = b"DWN1"
@@ -20,6 +19,11 @@ DATA_TYPES = {0: "FIXED_POINT8", 1: "FIXED_POINT16", 2: "SIGNED_FIXED_POINT32", 
 # Custom-op option keys (libedgetpu tflite/custom_op_data.cc).
 KEY_VERSION, KEY_CHIP, KEY_PACKAGE, KEY_PREFERENCE, KEY_CHIP_IDS, KEY_EXTRA = "1", "2", "4", "5", "6", "7"
 MAX_NESTED_PACKAGES = 64
+MAX_TEXT = 1024  # characters kept of a version, chip or executable name decoded from a package
+# Layer names are tensor names of the source model, which the compiler joins with ';' when it fuses ops: a real
+# one has 1,495 characters (corpus ext_redax_rf_gemm_128trees_532ops). They are matched against the model's
+# tensor names, so they are kept whole up to this much.
+MAX_LAYER_NAME = 65536
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,8 @@ class CompiledInfo:
 
     @property
     def executables(self) -> tuple[Executable, ...]:
-        return tuple(e for o in self.ops for e in o.executables)
+        """Every executable once: ops sharing one payload (a hostile file) share its decoded executables."""
+        return tuple({id(e): e for o in self.ops for e in o.executables}.values())
 
     @property
     def problems(self) -> tuple[EdgeTpuOp, ...]:
@@ -189,6 +194,14 @@ class CompiledInfo:
         names = [e.chip for e in self.executables if e.chip] + [o.chip_name for o in self.ops if o.chip_name]
         return tuple(dict.fromkeys(names))
 
+    def _owned(self) -> list[tuple[int, Executable]]:
+        """(op, executable) for each executable, with the first op that holds it."""
+        owned: dict[int, tuple[int, Executable]] = {}
+        for o in self.ops:
+            for e in o.executables:
+                owned.setdefault(id(e), (o.op, e))
+        return list(owned.values())
+
     def _io(self, outputs: bool) -> list[Layer]:
         """Boundary layers of the executables that run (EXECUTION_ONLY / STAND_ALONE), one per name."""
         seen: dict[str, Layer] = {}
@@ -209,7 +222,7 @@ class CompiledInfo:
             "compiler_version": versions[0] if len(versions) == 1 else (list(versions) or None),
             "cached_parameter_bytes": self.cached_parameter_bytes,
             "streamed_parameter_bytes": self.streamed_parameter_bytes,
-            "executables": [dict(e.to_dict(), op=o.op) for o in self.ops for e in o.executables],
+            "executables": [dict(e.to_dict(), op=op) for op, e in self._owned()],
             "caching_token": token_text(tokens[0]) if len(tokens) == 1 else ([token_text(t) for t in tokens] or None),
             "chip": self.chips[0] if len(self.chips) == 1 else (list(self.chips) or None),
             "inputs": [x.to_dict() for x in self._io(False)],
@@ -225,8 +238,10 @@ def inspect(model: Model, data: Buffer | None = None) -> CompiledInfo | None:
     """Decode every edgetpu-custom-op of `model`; None for an uncompiled model.
 
     `data` is the model file's bytes; by default those the model was parsed from when it came from memory,
-    else the file at `model.path`, memory-mapped. A damaged or foreign payload never raises: the op carries a
-    `problem` instead.
+    else the region of the file holding the custom options, read (never mapped: a file truncated meanwhile
+    gives a short read, not SIGBUS). A damaged or foreign payload never raises: the op carries a `problem`.
+    Ops sharing one payload share its decoded package, and the payloads decoded never add up to more than
+    the file: a hostile file cannot multiply the work by repeating references.
     """
     found = [(sg.index, op) for sg in model.subgraphs for op in sg.operators if op.is_edgetpu]
     if not found:
@@ -234,50 +249,79 @@ def inspect(model: Model, data: Buffer | None = None) -> CompiledInfo | None:
     cpu_ops = sum(len(sg.operators) for sg in model.subgraphs) - len(found)
     if data is None:
         data = model.source
-    if data is not None:
-        return CompiledInfo(tuple(decode_op(data, sg, op) for sg, op in found), cpu_ops)
-    try:
-        with reopen(model) as f:
-            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except OSError as e:
-        reason = f"cannot reopen the model file to read the Edge TPU package: {e.strerror or e}"
-        return CompiledInfo(tuple(_broken(sg, op, reason) for sg, op in found), cpu_ops)
-    view = memoryview(mm)
-    try:
-        return CompiledInfo(tuple(decode_op(view, sg, op) for sg, op in found), cpu_ops)
-    finally:
-        view.release()
+    base = 0
+    if data is None:
+        spans = [op.custom_options_span for _, op in found if op.custom_options_span]
+        base = min((start for start, _ in spans), default=0)
+        end = min(max((start + n for start, n in spans), default=0), model.file_size)
         try:
-            mm.close()
-        except BufferError:  # a slice is still referenced (e.g. by a traceback); the GC closes it later
-            pass
+            data = _read_region(model, base, max(base, end))
+        except OSError as e:
+            reason = f"cannot reopen the model file to read the Edge TPU package: {e.strerror or e}"
+            return CompiledInfo(tuple(_broken(sg, op, reason) for sg, op in found), cpu_ops)
+    decoder = _Decoder(data, base, model.file_size if model.source is None else len(data))
+    return CompiledInfo(tuple(decoder.op(sg, op) for sg, op in found), cpu_ops)
+
+
+def _read_region(model: Model, start: int, end: int) -> bytes:
+    """Bytes [start, end) of the model's file, read again; OSError when the file changed meanwhile."""
+    with reopen(model) as f:
+        f.seek(start)
+        data = f.read(end - start)
+    if len(data) != end - start:
+        raise OSError("the file changed since it was read")
+    return data
 
 
 def _broken(subgraph: int, op: Operator, problem: str) -> EdgeTpuOp:
     return EdgeTpuOp(subgraph, op.index, None, None, (), None, None, problem)
 
 
+class _Decoder:
+    """Decodes edgetpu-custom-ops' options from `data` (the file's bytes from offset `base`), each distinct
+    payload once, within a total of `limit` bytes (the file size)."""
+
+    def __init__(self, data: Buffer, base: int, limit: int) -> None:
+        self.data = data
+        self.base = base
+        self.left = limit
+        self.done: dict[tuple[int, int], EdgeTpuOp] = {}
+
+    def op(self, subgraph: int, op: Operator) -> EdgeTpuOp:
+        span = op.custom_options_span
+        if span is None or span[1] == 0:
+            return _broken(subgraph, op, "the edgetpu-custom-op has no custom options (no Edge TPU package)")
+        known = self.done.get(span)
+        if known is not None:
+            return replace(known, subgraph=subgraph, op=op.index)
+        start, length = span[0] - self.base, span[1]
+        if start < 0 or start + length > len(self.data):
+            return _broken(subgraph, op, "the custom options lie outside the file")
+        if length > self.left:
+            return _broken(subgraph, op, "the custom options overlap other edgetpu-custom-ops' (decoding them "
+                                         "would read more than the whole file)")
+        self.left -= length
+        options = memoryview(self.data)[start:start + length]
+        try:
+            decoded = decode_options(options, subgraph, op.index)
+        except ModelError as e:
+            decoded = _broken(subgraph, op, str(e))
+        finally:
+            options.release()
+        self.done[span] = decoded
+        return decoded
+
+
 def decode_op(data: Buffer, subgraph: int, op: Operator) -> EdgeTpuOp:
     """Decode one edgetpu-custom-op from the model file's bytes."""
-    span = op.custom_options_span
-    if span is None or span[1] == 0:
-        return _broken(subgraph, op, "the edgetpu-custom-op has no custom options (no Edge TPU package)")
-    start, length = span
-    if start < 0 or start + length > len(data):
-        return _broken(subgraph, op, "the custom options lie outside the file")
-    options = memoryview(data)[start:start + length]
-    try:
-        return decode_options(options, subgraph, op.index)
-    except ModelError as e:
-        return _broken(subgraph, op, str(e))
-    finally:
-        options.release()
+    return _Decoder(data, 0, len(data)).op(subgraph, op)
 
 
 def decode_options(options: Buffer, subgraph: int = 0, op: int = 0) -> EdgeTpuOp:
     """Decode the FlexBuffer options map of an edgetpu-custom-op and the package inside; raises ModelError."""
-    values = loads(options, "custom options (not an Edge TPU FlexBuffer map)")
-    if not isinstance(values, dict):
+    values = lookup(options, (KEY_VERSION, KEY_CHIP, KEY_PACKAGE, KEY_PREFERENCE, KEY_CHIP_IDS),
+                    "custom options (not an Edge TPU FlexBuffer map)")
+    if values is None:
         raise ModelError("custom options are not a FlexBuffer map: not written by edgetpu_compiler")
     blob = values.get(KEY_PACKAGE)
     if not isinstance(blob, Span):
@@ -310,50 +354,67 @@ def _nested(parent: Table, slot: int, what: str) -> Reader | None:
     return Reader(memoryview(parent.buf.data)[start:start + count], what)
 
 
+def _text(table: Table, slot: int, limit: int = MAX_TEXT) -> str:
+    """A string field, cut to `limit` characters."""
+    value = table.string(slot) or ""
+    return value if len(value) <= limit else value[:limit] + f"... ({len(value)} characters)"
+
+
 def decode_package(data: Buffer, depth: int = 0) -> Package:
-    """Decode a DWN1 package (libedgetpu executable.fbs, field order in COMPILER.md 7.1)."""
+    """Decode a DWN1 package (libedgetpu executable.fbs, field order in COMPILER.md 7.1).
+
+    An executable listed several times is decoded and listed once; the executables decoded never add up to
+    more than the package (overlapping ones are an error)."""
     if len(data) < 8 or bytes(data[4:8]) != PACKAGE_IDENTIFIER:
         ident = bytes(data[4:8]) if len(data) >= 8 else b""
         raise ModelError(f"Edge TPU package has file identifier {ident!r}, expected b'DWN1'")
     r = Reader(memoryview(data), "Edge TPU package")
     root = r.root()
     multi = _nested(root, 1, "Edge TPU multi-executable")
-    executables: list[Executable] = []
+    executables: dict[tuple[int, int], Executable] = {}
     if multi is not None:
         me = multi.root()
-        for i, blob in enumerate(_blob_vector(me, 0)):
-            executables.append(decode_executable(Reader(blob, f"Edge TPU executable {i}")))
+        left = len(data)
+        for i, (start, count) in enumerate(_blob_vector(me, 0)):
+            if (start, count) in executables:
+                continue
+            left -= count
+            if left < 0:
+                raise ModelError("corrupt Edge TPU package: its executables overlap (more bytes than the package)")
+            blob = memoryview(me.buf.data)[start:start + count]
+            executables[start, count] = decode_executable(Reader(blob, f"Edge TPU executable {i}"))
     nested: list[Package] = []
     tables = root.tables(6)
     if tables and depth == 0:
+        seen: set[int] = set()
         for t in tables[:MAX_NESTED_PACKAGES]:
+            span = t.vector_span(0, 1)
+            if span is None or span[0] in seen:
+                continue
+            seen.add(span[0])
             sub = _nested(t, 0, "nested Edge TPU package")
             if sub is not None:
                 nested.append(decode_package(sub.data, depth + 1))
     return Package(
         min_runtime_version=root.i32(0),
-        compiler_version=root.string(4) or "",
+        compiler_version=_text(root, 4),
         virtual_chip_id=root.i32(5),
-        model_identifier=root.string(7) or "",
+        model_identifier=_text(root, 7),
         signature_bytes=root.vector_length(2),
         keypair_version=root.i32(3),
-        executables=tuple(executables),
+        executables=tuple(executables.values()),
         chip_packages=tuple(nested),
     )
 
 
-def _blob_vector(table: Table, slot: int) -> list[memoryview]:
-    """A [string] field whose strings are binary flatbuffers, as memory slices."""
+def _blob_vector(table: Table, slot: int) -> list[tuple[int, int]]:
+    """A [string] field whose strings are binary flatbuffers, as (start, length) in the table's buffer."""
     at = table.offset(slot)
     if not at:
         return []
     r = table.buf
     start, count = r.vector_span(r.indirect(at), 4)
-    out = []
-    for i in range(count):
-        s, n = r.vector_span(r.indirect(start + 4 * i), 1)
-        out.append(memoryview(r.data)[s:s + n])
-    return out
+    return [r.vector_span(r.indirect(start + 4 * i), 1) for i in range(count)]
 
 
 def decode_executable(r: Reader) -> Executable:
@@ -361,14 +422,14 @@ def decode_executable(r: Reader) -> Executable:
     kind = int(t.scalar(13, "h", 0))  # type: ignore[call-overload]
     return Executable(
         type=EXECUTABLE_TYPES.get(kind, f"UNKNOWN_{kind}"),
-        name=t.string(1) or "",
+        name=_text(t, 1),
         version=t.i32(0),
         batch_size=t.i32(3),
         parameter_bytes=t.vector_length(6),
         scratch_bytes=t.i32(4),
         narrow_memory_bytes_per_tile=t.i32(12),
         caching_token=int(t.scalar(14, "Q", 0)),  # type: ignore[call-overload]
-        chip=t.string(10) or "",
+        chip=_text(t, 10),
         estimated_cycles=int(t.scalar(16, "q", 0)) or t.i32(11),  # type: ignore[call-overload]
         instruction_bitstreams=t.vector_length(5, 4),
         use_tpu_dram_for_parameters=bool(t.scalar(15, "?", False)),
@@ -391,7 +452,7 @@ def decode_layer(t: Table) -> Layer:
     numerics = t.table(5)
     dtype = int(t.scalar(6, "h", 0))  # type: ignore[call-overload]
     return Layer(
-        name=t.string(0) or "",
+        name=_text(t, 0, MAX_LAYER_NAME),
         size_bytes=t.i32(1),
         dims=(t.i32(2), t.i32(3), t.i32(4)),
         data_type=DATA_TYPES.get(dtype, f"UNKNOWN_{dtype}"),
@@ -401,5 +462,16 @@ def decode_layer(t: Table) -> Layer:
     )
 
 
-__all__ = ["CompiledInfo", "EdgeTpuOp", "Executable", "Layer", "Package", "decode_options", "decode_package",
+def compiler_version_text(versions: Sequence[str | None]) -> str:
+    """The packages' compiler version field in words: compilers mostly write a bare `cl/` (no changelist) there."""
+    if not any(versions):
+        return "unknown (no readable package)"
+    named = [v for v in versions if v and v != "cl/"]
+    if not named:
+        return "not recorded (the package says 'cl/')"
+    return ", ".join(f"changelist {v[3:]}" if v.startswith("cl/") else v for v in named)
+
+
+__all__ = ["CompiledInfo", "compiler_version_text",
+           "EdgeTpuOp", "Executable", "Layer", "Package", "decode_options", "decode_package",
            "inspect"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ DEFAULT_COMPILER = "16.0"
 # The runtime each compiler targets by default (`-m`): 16.0 defaults to 14 (#439); older ones to their runtime.
 DEFAULT_MIN_RUNTIME = {"2.0": 13, "2.1": 13, "14.1": 13, "15.0": 13, "16.0": 14}
 FAIL_ON = ("error", "warning", "cpu-op", "mismatch", "never")
+SEVERITIES = ("error", "warning", "info")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,9 @@ class Config:
     fail_on: str = "error"
     min_tpu_ops_ratio: float | None = None
     runtime_version: int | None = None  # installed Edge TPU runtime to check compiled models against
+    limits: tuple[tuple[str, int], ...] = ()  # overrides of the profile's fitted size limits (bench/fit.py)
+    severity: tuple[tuple[str, str], ...] = ()  # (code or prefix, level): overrides the severity by cost
+    source: str | None = None  # uncompiled model of the compiled one analysed (`--source`)
     compare_siblings: bool = False  # compare with X_edgetpu.tflite / X_edgetpu.log found next to X.tflite
 
     @property
@@ -51,6 +56,11 @@ class Config:
                     return False
         return True
 
+    def severity_of(self, code: str) -> str | None:
+        """The configured severity for rule `code` (the longest matching code or prefix wins), or None."""
+        matches = [(len(key), level) for key, level in self.severity if code.startswith(key)]
+        return max(matches)[1] if matches else None
+
     def validated(self) -> "Config":
         if self.compiler not in COMPILERS:
             raise RulesError(f"unknown compiler version {self.compiler!r}; known: {', '.join(COMPILERS)}")
@@ -60,9 +70,17 @@ class Config:
             raise RulesError(f"min-runtime must be between 10 and 14, not {self.min_runtime}")
         if self.runtime_version is not None and not 1 <= self.runtime_version <= 99:
             raise RulesError(f"runtime-version must be between 1 and 99, not {self.runtime_version}")
+        for key, level in self.severity:
+            if not _RULE_KEY.match(key):
+                raise RulesError(f"severity.{key}: not a rule code or prefix (e.g. TPU201 or TPU2)")
+            if level not in SEVERITIES:
+                raise RulesError(f"severity.{key}: must be one of {', '.join(SEVERITIES)}, not {level!r}")
         if self.min_tpu_ops_ratio is not None and not 0.0 <= self.min_tpu_ops_ratio <= 1.0:
             raise RulesError(f"min-tpu-ops-ratio must be between 0 and 1, not {self.min_tpu_ops_ratio}")
         return self
+
+
+_RULE_KEY = re.compile(r"^TPU\d{0,3}$")
 
 
 def _path_matches(path: str, pattern: str) -> bool:
@@ -74,7 +92,7 @@ def _path_matches(path: str, pattern: str) -> bool:
 _KEYS: dict[str, type | tuple[type, ...]] = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
-    "runtime-version": int, "compare-siblings": bool,
+    "runtime-version": int, "severity": dict, "compare-siblings": bool,
 }
 
 
@@ -103,7 +121,7 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise RulesError(f"{path}: {e}") from None
-    table: dict[str, Any] = data.get("tool", {}).get("tpulint", {})
+    table = _tpulint_table(data, path)
     cfg = base or Config()
     changes: dict[str, Any] = {}
     for key, value in table.items():
@@ -114,21 +132,128 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
             raise RulesError(f"{path}: tool.tpulint.{key}: expected {getattr(kind, '__name__', 'number')}, "
                              f"got {type(value).__name__}")
         name = key.replace("-", "_")
-        if key == "per-file-ignores":
-            value = tuple((str(k), tuple(str(c) for c in v)) for k, v in table[key].items())
-        elif isinstance(value, list):
-            value = tuple(str(v) for v in value)
-        changes[name] = value
+        try:
+            if key == "per-file-ignores":
+                value = tuple((str(k), _strings(v, f"per-file-ignores.{_toml_key(str(k))}"))
+                              for k, v in value.items())
+            elif key == "severity":
+                value = tuple((str(k), v if isinstance(v, str) else repr(v)) for k, v in value.items())
+            elif isinstance(value, list):
+                value = _strings(value, key)
+            changes[name] = value
+            check_codes(replace(cfg, **changes))
+        except InvalidValue as e:
+            raise RulesError(f"{path}: tool.tpulint.{e.key}: {e.problem}") from None
     try:
         return replace(cfg, **changes).validated()
     except RulesError as e:
         raise RulesError(f"{path}: tool.tpulint: {e}") from None
 
 
+def _tpulint_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """[tool.tpulint], checked to be a table (`tool = "x"` or `tool.tpulint = 5` are errors, not tracebacks)."""
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise RulesError(f"{path}: tool: expected a table, got {type(tool).__name__}")
+    table = tool.get("tpulint", {})
+    if not isinstance(table, dict):
+        raise RulesError(f"{path}: tool.tpulint: expected a table, got {type(table).__name__}")
+    return table
+
+
+def _toml_key(key: str) -> str:
+    import json
+
+    return json.dumps(key, ensure_ascii=False)
+
+
+class InvalidValue(RulesError):
+    """A setting with a value of the wrong type or an unknown rule code; `key` names the setting."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    """A list of strings (a string alone is not one: "TPU1" must not become ("T", "P", "U", "1"))."""
+    if not isinstance(value, (list, tuple)):
+        raise InvalidValue(key, f"expected a list of strings, got {type(value).__name__}")
+    for item in value:
+        if not isinstance(item, str):
+            raise InvalidValue(key, f"expected a list of strings, got an item of type {type(item).__name__}")
+    return tuple(value)
+
+
+def check_codes(cfg: Config) -> None:
+    """Every code in select, ignore and per-file-ignores names a rule or a prefix of one (InvalidValue with the
+    closest known codes otherwise: a typo would silently report nothing, or everything)."""
+    lists = [("select", cfg.select), ("ignore", cfg.ignore)]
+    lists += [(f"per-file-ignores.{_toml_key(pattern)}", codes) for pattern, codes in cfg.per_file_ignores]
+    if not any(codes for _, codes in lists):
+        return
+    from tpulint.registry import all_rules
+
+    known = sorted(r.code for r in all_rules())
+    for key, codes in lists:
+        for code in codes:
+            if not any(k.startswith(code) for k in known) or not code:
+                import difflib
+
+                shared = next((code[:n] for n in range(len(code), 0, -1) if any(k.startswith(code[:n]) for k in known)), "")
+                pool = [k for k in known if k.startswith(shared)]  # TPU1OO: among the TPU1xx codes first
+                scored = sorted((-difflib.SequenceMatcher(None, code.upper(), k).ratio(), k) for k in pool)
+                close = [k for score, k in scored[:3] if -score >= 0.6]  # ties in code order (difflib: reversed)
+                hint = f"; did you mean {', '.join(close)}?" if close else "; `tpulint rule --all` lists the codes"
+                raise InvalidValue(key, f"unknown rule code {code!r}{hint}")
+
+
 def merge(cfg: Config, **overrides: Any) -> Config:
-    """Apply the command-line values that were given (None means not given)."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(cfg, **given).validated()
+    """Apply the command-line (or API) values that were given (None means not given).
+
+    TypeError for an unknown option or a value of the wrong type (a string where a list of strings is
+    expected included); RulesError (InvalidValue: with the option's name) for a value out of range or an
+    unknown rule code."""
+    given = {k: _option(k, v) for k, v in overrides.items() if v is not None}
+    merged = replace(cfg, **given).validated()
+    check_codes(merged)
+    return merged
 
 
-__all__ = ["Config", "COMPILERS", "DEFAULT_COMPILER", "FAIL_ON", "find_pyproject", "load_pyproject", "merge"]
+_OPTION_TYPES: dict[str, Any] = {
+    "compiler": str, "min_runtime": int, "multiple_subgraphs": bool, "intermediate_tensors": list,
+    "select": list, "ignore": list, "per_file_ignores": dict, "fail_on": str, "min_tpu_ops_ratio": (int, float),
+    "runtime_version": int, "source": str, "severity": "levels", "limits": "limits",
+}
+
+
+def _option(key: str, value: Any) -> Any:
+    kind = _OPTION_TYPES.get(key)
+    if kind is None:
+        raise TypeError(f"unknown option {key!r}; known: {', '.join(_OPTION_TYPES)}")
+    name = key.replace("_", "-")
+    if kind in ("levels", "limits"):  # {code: "warning"} / {limit: 12345}
+        if not isinstance(value, dict):
+            raise TypeError(f"{key}: expected a mapping, got {type(value).__name__}")
+        wanted = str if kind == "levels" else int
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, wanted) or isinstance(v, bool):
+                raise TypeError(f"{key}.{k}: expected {wanted.__name__}, got {type(v).__name__}")
+        return tuple(sorted(value.items()))
+    try:
+        if kind is list:
+            return _strings(value, name)
+        if kind is dict:
+            pairs = value.items() if isinstance(value, dict) else value
+            return tuple((str(p), _strings(c, f"{name}.{_toml_key(str(p))}")) for p, c in pairs)
+    except (InvalidValue, TypeError, ValueError) as e:
+        raise TypeError(f"{key}: {getattr(e, 'problem', None) or 'expected a mapping of patterns to lists of codes'}") from None
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        expected = "a number" if kind == (int, float) else kind.__name__
+        raise TypeError(f"{key}: expected {expected}, got {type(value).__name__}")
+    return value
+
+
+__all__ = ["Config", "COMPILERS", "DEFAULT_COMPILER", "FAIL_ON", "InvalidValue", "check_codes", "find_pyproject",
+           "load_pyproject", "merge"]

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from tpulint.config import DEFAULT_COMPILER
+from tpulint.findings import Effect
 from tpulint.profile import LIMITS, Profile, load_profile, profile_names
-from tpulint.registry import SECTIONS, Rule, _fill, all_rules
+from tpulint.registry import SECTIONS, Rule, all_rules, fill
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
 FAMILIES = {
@@ -30,16 +31,16 @@ def _cell(text: str) -> str:
 
 def rule_section(rule: Rule, values: dict[str, Any]) -> str:
     """One rule's documentation under the fixed headings."""
-    meta = [f"severity **{rule.severity}**", f"confidence **{rule.confidence}**", f"effect **{rule.effect}**"]
+    meta = [f"severity **{rule.severity_text}**", f"confidence **{rule.confidence}**", f"effect **{rule.effect}**"]
     if rule.status:
         meta.append(f"compiler status: \"{rule.status}\"")
     meta.append("applies to " + (", ".join(f"`{o}`" for o in sorted(rule.opcodes)) if rule.opcodes else
                                  "the whole model" if rule.scope == "model" else "every op"))
     if rule.limits:
         meta.append("limits: " + ", ".join(f"`{k}` = {values.get(k)}" for k in rule.limits))
-    lines = [f"## {rule.code} {rule.name}", "", " · ".join(meta), "", _fill(rule.summary, values)]
+    lines = [f"## {rule.code} {rule.name}", "", " · ".join(meta), "", fill(rule.summary, values)]
     for title in SECTIONS:
-        lines += ["", f"### {title}", "", _fill(rule.sections[title], values)]
+        lines += ["", f"### {title}", "", rule.section(title, values)]
     return "\n".join(lines)
 
 
@@ -91,14 +92,19 @@ def generate() -> str:
         "`tpulint rule CODE --compiler X` shows another compiler's. Confidence: `documented` (Coral docs or "
         "maintainers), `observed` (real compiler output), `heuristic` (a threshold inferred from a few "
         "observations). Effect: `cpu` (the op stays on the CPU), `model` (the compiler rejects the model), "
-        "`none` (advisory).",
+        "`none` (advisory). Severity follows the cost: `error` when the compiler rejects the model or an op's "
+        "CPU fallback cuts ops off the Edge TPU segment (or no op maps at all), `warning` for CPU work that costs a "
+        "pass but cuts nothing off (float input/output conversions, post-processing at the end) and for streamed "
+        "parameters, `info` for advice; rules marked *by cost* get their level from the predicted partition, "
+        "whatever their confidence. `[tool.tpulint.severity]` overrides it per rule.",
         "",
         "| code | name | severity | confidence | effect | summary |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rules:
-        out.append(f"| [{r.code}](#{r.anchor}) | {r.name} | {r.severity} | {r.confidence} | {r.effect} | "
-                   f"{_cell(_fill(r.summary, values))} |")
+        severity = "by cost" if r.effect is Effect.CPU else r.severity
+        out.append(f"| [{r.code}](#{r.anchor}) | {r.name} | {severity} | {r.confidence} | {r.effect} | "
+                   f"{_cell(fill(r.summary, values))} |")
     family = None
     for r in rules:
         if r.family != family:

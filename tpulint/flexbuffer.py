@@ -49,12 +49,21 @@ class Span:
 
 
 class _Reader:
-    __slots__ = ("buf", "size", "what")
+    __slots__ = ("buf", "size", "what", "budget", "keys")
 
     def __init__(self, buf: Buffer, what: str) -> None:
         self.buf = buf
         self.size = len(buf)
         self.what = what
+        # Every value and key takes at least a byte of its own, so a well-formed buffer never decodes to more
+        # of them than it has bytes; vectors that share a child (a DAG) would, exponentially in the depth.
+        self.budget = self.size
+        self.keys: dict[int, str] = {}  # maps share key vectors: each key string is decoded once
+
+    def spend(self) -> None:
+        self.budget -= 1
+        if self.budget < 0:
+            raise self.fail(f"decodes to more values than its {self.size} bytes can hold (shared sub-vectors)")
 
     def fail(self, message: str) -> FlexBufferError:
         return FlexBufferError(f"corrupt {self.what}: {message}")
@@ -90,6 +99,7 @@ class _Reader:
     def value(self, pos: int, parent_width: int, packed: int, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise self.fail(f"nesting deeper than {MAX_DEPTH} levels")
+        self.spend()
         kind, width = packed >> 2, 1 << (packed & 3)
         if kind == NULL:
             return None
@@ -127,43 +137,91 @@ class _Reader:
         raise self.fail(f"unknown value type {kind} at {pos}")
 
     def key(self, pos: int) -> str:
+        self.spend()
+        known = self.keys.get(pos)
+        if known is not None:
+            return known
         end = bytes(self.buf[pos:min(self.size, pos + 256)]).find(b"\0")
         if end < 0:
             raise self.fail(f"key at {pos} is not terminated within 256 bytes")
-        return bytes(self.buf[pos:pos + end]).decode("utf-8", "backslashreplace")
+        key = self.keys[pos] = bytes(self.buf[pos:pos + end]).decode("utf-8", "backslashreplace")
+        return key
 
     def vector(self, pos: int, width: int, depth: int) -> list[Any]:
         count = self.counted(pos, width, width + 1)  # elements, then one type byte per element
         types = bytes(self.buf[pos + count * width:pos + count * width + count])
         return [self.value(pos + i * width, width, types[i], depth + 1) for i in range(count)]
 
+    def map_keys(self, pos: int, width: int) -> tuple[int, int, int]:
+        """(position, width, count) of the keys vector of the map at `pos`, checked."""
+        count = self.counted(pos, width, width + 1)
+        keys_pos = self.indirect(pos - 3 * width, width)
+        keys_width = self.uint(pos - 2 * width, width)
+        if keys_width not in (1, 2, 4, 8):
+            raise self.fail(f"map at {pos} has bad key width {keys_width}")
+        if self.counted(keys_pos, keys_width, keys_width) != count:
+            raise self.fail(f"map at {pos} has {count} values but a different number of keys")
+        return keys_pos, keys_width, count
+
+    def lookup(self, pos: int, width: int, key: str) -> Any:
+        """The value under `key` in the map at `pos`, found by binary search over its sorted keys (as
+        flexbuffers::Map does); _MISSING when absent. Costs O(log n) whatever the size of the map."""
+        keys_pos, keys_width, count = self.map_keys(pos, width)
+        wanted = key.encode()
+        lo, hi = 0, count
+        while lo < hi:
+            mid = (lo + hi) // 2
+            found = self.key(self.indirect(keys_pos + mid * keys_width, keys_width)).encode()
+            if found < wanted:
+                lo = mid + 1
+            elif found > wanted:
+                hi = mid
+            else:
+                return self.value(pos + mid * width, width, self.uint(pos + count * width + mid, 1), 1)
+        return _MISSING
+
     def typed(self, pos: int, width: int, element: int, count: int, depth: int) -> list[Any]:
         packed = (element << 2) | {1: 0, 2: 1, 4: 2, 8: 3}[width] if element != KEY else (KEY << 2)
         return [self.value(pos + i * width, width, packed, depth + 1) for i in range(count)]
 
     def map(self, pos: int, width: int, depth: int) -> dict[str, Any]:
+        keys_pos, keys_width, count = self.map_keys(pos, width)
         values = self.vector(pos, width, depth)
-        keys_at = pos - 3 * width
-        keys_pos = self.indirect(keys_at, width)
-        keys_width = self.uint(pos - 2 * width, width)
-        if keys_width not in (1, 2, 4, 8):
-            raise self.fail(f"map at {pos} has bad key width {keys_width}")
-        if self.counted(keys_pos, keys_width, keys_width) != len(values):
-            raise self.fail(f"map at {pos} has {len(values)} values but a different number of keys")
-        keys = [self.key(self.indirect(keys_pos + i * keys_width, keys_width)) for i in range(len(values))]
+        keys = [self.key(self.indirect(keys_pos + i * keys_width, keys_width)) for i in range(count)]
         return dict(zip(keys, values))
+
+    def root(self) -> tuple[int, int, int]:
+        """(position, width, packed type) of the root value, stored at the end of the buffer."""
+        if self.size < 3:
+            raise self.fail(f"only {self.size} bytes")
+        root_width = self.uint(self.size - 1, 1)
+        if root_width not in (1, 2, 4, 8):
+            raise self.fail(f"bad root width {root_width}")
+        return self.size - 2 - root_width, root_width, self.uint(self.size - 2, 1)
+
+
+_MISSING = object()
 
 
 def loads(buf: Buffer, what: str = "FlexBuffer") -> Any:
-    """Decode a whole FlexBuffer: maps become dicts, vectors lists, strings and blobs `Span`s (never copied)."""
+    """Decode a whole FlexBuffer: maps become dicts, vectors lists, strings and blobs `Span`s (never copied).
+
+    The work and the output are bounded by the buffer's size, however its vectors share children."""
     r = _Reader(buf, what)
-    if r.size < 3:
-        raise r.fail(f"only {r.size} bytes")
-    root_width = r.uint(r.size - 1, 1)
-    if root_width not in (1, 2, 4, 8):
-        raise r.fail(f"bad root width {root_width}")
-    packed = r.uint(r.size - 2, 1)
-    return r.value(r.size - 2 - root_width, root_width, packed, 0)
+    return r.value(*r.root(), 0)
 
 
-__all__ = ["FlexBufferError", "Span", "loads"]
+def lookup(buf: Buffer, keys: tuple[str, ...], what: str = "FlexBuffer") -> dict[str, Any] | None:
+    """The values of `keys` in a FlexBuffer whose root is a map (only those are decoded); None when the root
+    is not a map. A map of millions of entries costs a few binary searches."""
+    r = _Reader(buf, what)
+    pos, width, packed = r.root()
+    if packed >> 2 != MAP:
+        return None
+    r.spend()
+    at = r.indirect(pos, width)
+    found = ((key, r.lookup(at, 1 << (packed & 3), key)) for key in keys)
+    return {key: value for key, value in found if value is not _MISSING}
+
+
+__all__ = ["FlexBufferError", "Span", "loads", "lookup"]

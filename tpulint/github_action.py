@@ -70,6 +70,7 @@ def compare_with_ref(ref: str, paths: Sequence[str], tmp: str) -> list[dict[str,
 def run(env: Mapping[str, str], stdout: TextIO) -> int:
     from tpulint.render import RenderOptions, render
     from tpulint.render.diff import markdown
+    from tpulint.render.fields import op_counts
 
     diffs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tpulint-") as tmp:
@@ -100,10 +101,11 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
         cli.write_atomically(sarif_file, render(doc, RenderOptions(format="sarif", root=root)))
     if env.get("GITHUB_OUTPUT"):
         ok = [m for m in doc["models"] if m["error"] is None]
+        counted = [c for c in map(op_counts, ok) if c is not None]  # compiled models in their source's ops
         outputs = {
             "exit-code": str(status),
             "models": str(len(doc["models"])),
-            "tpu-ops": str(sum(m["summary"]["tpu_ops"] for m in ok)),
+            "tpu-ops": str(sum(c[0] for c in counted)),
             "cpu-ops": str(sum(m["summary"]["cpu_ops"] for m in ok)),
             "findings": str(sum(len(m["findings"]) for m in ok)),
             "sarif": sarif_file,

@@ -38,6 +38,8 @@ ALIGN = 128
 CONV_CHANNEL_BYTES = 24
 FC_CHANNEL_BYTES = 8
 OTHER_CHANNEL_BYTES = 4
+ACTIVATION_WEIGHTS_CHANNEL_BYTES = 4
+HOST_FED_ALIGN = 64
 ROW_LIMIT = 32 * KIB
 # Mean absolute error of the on-chip (cached) bytes on the corpus, rounded up: 9.1% (median 2.2%) with
 # tpulint's predicted partition; `python bench/memory.py ../shared/corpus/real`.
@@ -73,12 +75,15 @@ class LayerParams(NamedTuple):  # a NamedTuple: one per mapped op, built several
     bytes: int
     row_bytes: int = 0
     constant: bool = False  # a constant operand of an elementwise op: always streamed, with the instructions
+    host_fed: bool = False  # the constant operand of a FULLY_CONNECTED whose weights operand is a model input
 
     @property
     def always_streamed(self) -> str | None:
         """Why this block is streamed whatever the budget (None when it can be cached)."""
         if self.constant:
             return "constant operand of an elementwise op"
+        if self.host_fed:
+            return "multiplied with a model input as the weights operand"
         if self.row_bytes > ROW_LIMIT:
             return "weight rows too long to cache"
         return None
@@ -165,6 +170,9 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
         per_channel = CONV_CHANNEL_BYTES if code in _CONV else FC_CHANNEL_BYTES
         size = _round_up(-(-channels // LANES) * LANES * (row + per_channel), ALIGN)
         return LayerParams(sg.index, op_index, code, size, row)
+    if code == "FULLY_CONNECTED" and weights is not None and not weights.data_size and inputs[0] >= 0 \
+            and tensors[inputs[0]].data_size and len(tensors[inputs[0]].shape) == 2:
+        return activation_weights_params(sg, op_index)
     if code == "UNIDIRECTIONAL_SEQUENCE_LSTM":
         size, row = 0, 0
         for t in (tensors[i] for i in inputs if i >= 0):
@@ -175,7 +183,8 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
         return LayerParams(sg.index, op_index, code, size, row) if size else None
     if code == "PAD" and op.outputs and inputs and inputs[0] >= 0:
         source = tensors[inputs[0]]
-        cin, cout = (source.shape[-1] if source.shape else 1), tensors[op.outputs[0]].shape[-1]
+        out_shape = tensors[op.outputs[0]].shape
+        cin, cout = (source.shape[-1] if source.shape else 1), (out_shape[-1] if out_shape else 1)
         if cin != cout:  # padding the channels: lowered to a 1x1 convolution with identity weights
             size = _round_up(_round_up(cout, LANES) * (_round_up(cin, LANES) + CONV_CHANNEL_BYTES), ALIGN)
             return LayerParams(sg.index, op_index, code, size, _round_up(cin, LANES))
@@ -185,6 +194,27 @@ def layer_params(sg: Subgraph, op_index: int) -> LayerParams | None:
         size = _round_up(_round_up(max(channels, 1), LANES) * OTHER_CHANNEL_BYTES, ALIGN)
         return LayerParams(sg.index, op_index, code, size, 0)
     return None
+
+
+def activation_weights_params(sg: Subgraph, op_index: int) -> LayerParams:
+    """A FULLY_CONNECTED whose weights operand is an activation and whose input operand is the constant.
+
+    The constant [rows, cols] is laid out like weights: rows padded to 16 lanes, each row its columns padded to
+    16 plus 4 bytes of requantization. Corpus (16.0 `-a` compiles of GEMM random forests): 16 FCs with a
+    [2, 15] constant cache 5,312 bytes, 128 with [2, 16] cache 41,152 (320 each plus a SUM). When the weights
+    operand is a model input itself, the compiler streams the constant with the instructions: every such FC
+    (ext_redax_fc_dynamic_weights_const_output, ext_redax_rf_batch1000_fc_transpose, ...) has its constant in
+    the EXECUTION_ONLY or STAND_ALONE executable, 64 bytes for [1, 8], while the later ones are cached. Not
+    explained: in the two forests fed by a CPU SPLIT the middle `-a` segment is STAND_ALONE (all streamed) and
+    the last one cached, although both read the SPLIT's pieces the same way.
+    """
+    op = sg.operators[op_index]
+    rows, cols = sg.tensors[op.inputs[0]].shape
+    size = _round_up(rows, LANES) * (_round_up(cols, LANES) + ACTIVATION_WEIGHTS_CHANNEL_BYTES)
+    fed = op.inputs[1] in sg.inputs
+    if fed:
+        size = _round_up(rows * cols, HOST_FED_ALIGN)
+    return LayerParams(sg.index, op_index, op.opcode, size, 0, False, fed)
 
 
 def constant_operands(sg: Subgraph, op_index: int) -> LayerParams | None:

@@ -211,8 +211,15 @@ def read_model(path: str | os.PathLike[str]) -> Model:
                     raise ModelError("empty file")
                 with gc_paused():
                     return parse_model(data, path)
-            with gc_paused(), mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
-                return parse_model(mm, path, fd)
+            with _truncation_blocked(fd) as blocked:
+                if not blocked:  # a mapping could shrink under the parse (SIGBUS kills the process): read it
+                    data = f.read()
+                    if len(data) != info.st_size:
+                        raise ModelError("the file changed while it was read")
+                    with gc_paused():
+                        return parse_model(data, path)
+                with gc_paused(), mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mm:
+                    return parse_model(mm, path, fd)
     except IsADirectoryError:
         raise ModelError("is a directory") from None
     except FileNotFoundError:
@@ -221,6 +228,45 @@ def read_model(path: str | os.PathLike[str]) -> Model:
         raise ModelError("permission denied") from None
     except OSError as e:
         raise ModelError(f"cannot read: {e.strerror or e}") from None
+
+
+@contextmanager
+def _truncation_blocked(fd: int) -> Iterator[bool]:
+    """Hold a read lease on the file while the block runs (Linux; the file's owner): another process that
+    truncates the file or opens it for writing then waits until the block ends, so a mapping of it cannot
+    shrink. Yields False where no lease can be had (another OS, a file someone has open for writing, a
+    thread other than the main one, which cannot take the lease-break signal); True on Windows, where a
+    mapped file cannot be truncated."""
+    import signal
+    import threading
+
+    try:
+        import fcntl
+    except ImportError:  # Windows: a mapped file cannot be truncated there
+        yield True
+        return
+    try:
+        set_lease, read_lease, unlock = fcntl.F_SETLEASE, fcntl.F_RDLCK, fcntl.F_UNLCK  # type: ignore[attr-defined]
+    except AttributeError:
+        yield False
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    # The lease-break signal (SIGIO) terminates by default; the block is short, so it is just noted.
+    previous = signal.signal(signal.SIGIO, lambda *_: None)
+    try:
+        try:
+            fcntl.fcntl(fd, set_lease, read_lease)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.fcntl(fd, set_lease, unlock)
+    finally:
+        signal.signal(signal.SIGIO, previous)
 
 
 def open_nonblocking(path: str, flags: int) -> int:

@@ -9,7 +9,7 @@ import signal
 import struct
 from typing import Any, Generator
 
-from tpulint.runner import analyze_entry, worker_result
+from tpulint.runner import analyze_entry
 
 FORK = True  # tests turn it off to run the pool used where there is no fork
 
@@ -47,8 +47,7 @@ def _preload(send: str) -> None:
 
 def _result(path: str, config: Any, send: str) -> tuple[str, Any, str | None]:
     """analyze_entry, with the report turned into what `send` asks for."""
-    path, report, problem = analyze_entry(path, config)
-    return path, None if report is None else worker_result(report, send), problem
+    return analyze_entry(path, config, send)
 
 
 # --- forked workers sharing one queue with this process ---------------------------------------------
@@ -176,7 +175,9 @@ def _worker(cut: list[list[str]], config: Any, send: str, queue: int, out: int,
     try:
         for fd in closing:
             os.close(fd)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the whole process group: just stop
+        # Ctrl-C reaches the whole process group: just stop; the parent's SIGTERM handler is not the worker's.
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
         _grow_pipe(out)
         while True:
             word = os.read(queue, _WORD.size)
@@ -302,9 +303,10 @@ class _Inbox:
                 break
             if item == STARTED:
                 self.start(batch, self.workers[pipe])
-            elif item == FAILED:
+            elif item == FAILED:  # the worker's batch is lost; the run goes on
                 path, trace = marshal.loads(buf[pos + _FRAME.size:end])
-                raise RuntimeError(f"{path}: internal error in a worker process:\n{trace}")
+                last = (trace.strip().splitlines() or ["?"])[-1][:200]
+                self.ended[self.workers[pipe]] = f"hit an internal error ({last}; a bug in tpulint: please report it)"
             else:
                 path, result, problem = marshal.loads(buf[pos + _FRAME.size:end])
                 self.put(batch, (path, result, problem))
@@ -316,6 +318,8 @@ class _Inbox:
         del self.pending[pipe]
         os.close(pipe)
         _, status = os.waitpid(pid, 0)
+        if pid in self.ended:  # it said why before exiting
+            return
         if os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             try:
@@ -357,6 +361,7 @@ _send: str = "entry"  # what a pool worker sends back per model
 
 def _init_worker(config: Any, send: str) -> None:
     global _config, _send
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _config = config
     _send = send
 

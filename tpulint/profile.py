@@ -6,7 +6,7 @@ import difflib
 import functools
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +22,6 @@ else:  # pragma: no cover
 VERSIONS_FILE = "tflite-versions.toml"
 BUILTIN_NAMES = frozenset(_schema.BUILTIN_OPERATORS.values())
 FLOAT_MODEL_MODES = ("reject", "compile")
-SHAPE_SIGNATURE_MODES = ("reject", "ignore")
 DTYPES = frozenset(_schema.TENSOR_TYPES.values())
 
 # Every numeric/boolean limit a profile may set, with its type; each is enforced by a rule (test_profile checks it).
@@ -39,11 +38,18 @@ LIMITS: dict[str, type] = {
     "resize_bilinear_max_output_elements": int,
     "mean_max_reduced_elements": int,
     "fully_connected_max_units": int,
+    "fully_connected_constant_weights": bool,
+    "fully_connected_1d_output": bool,
+    "resize_nearest_max_output_elements": int,
 }
+# Limits fitted to the corpus (bench/fit.py re-fits them, also leaving one repository out): the TPU6xx sizes.
+FITTED_LIMITS = ("tensor_row_max_elements", "transpose_max_elements", "reshape_max_elements",
+                 "resize_bilinear_max_output_elements", "resize_nearest_max_output_elements",
+                 "mean_max_reduced_elements", "fully_connected_max_units")
 
 _SCHEMA: dict[str, Any] = {
     "profile": {"id": str, "compiler": str, "extends": str, "description": str, "source": str},
-    "parser": {"accepts_tf": str, "rejects_tf": str, "float_model": str, "shape_signature": str, "source": str},
+    "parser": {"accepts_tf": str, "rejects_tf": str, "float_model": str, "parsed": dict, "source": str},
     "tensors": {"dtypes": list, "bias_dtypes": list, "state_dtypes": list, "max_nontrivial_rank": int,
                 "source": str},
     "ops": dict,
@@ -51,7 +57,7 @@ _SCHEMA: dict[str, Any] = {
     "limits": LIMITS,
     "sources": {k: str for k in LIMITS},
 }
-_OP_KEYS = {"min_runtime": int, "source": str}
+_OP_KEYS = {"min_runtime": int, "max_version": int, "source": str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,7 @@ class OpSpec:
     name: str
     min_runtime: int = 0  # 0: every runtime ("All")
     source: str = ""
+    max_version: int | None = None  # newer op versions parse but are not mapped ("Operation version not supported")
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Profile:
     accepts_tf: tuple[int, int]
     rejects_tf: tuple[int, int]
     float_model: str
-    shape_signature: str  # "reject": a -1 in any shape_signature is dynamic; "ignore": only the stored shape counts
+    parsed: Mapping[str, int]  # op -> newest version seen parsing on this compiler (overrides the TF bracket)
     dtypes: frozenset[str]
     bias_dtypes: frozenset[str]
     state_dtypes: frozenset[str]
@@ -84,6 +91,11 @@ class Profile:
     limits: Mapping[str, Any]
     sources: Mapping[str, str]
     op_versions: Mapping[str, tuple[tuple[int, int], ...]]  # op -> TF release that first emits v1, v2, ...
+    limit_origins: Mapping[str, str] = field(default_factory=dict)  # limit -> compiler whose profile file sets it
+
+    def observed_here(self, limit: str) -> bool:
+        """Whether this compiler's own profile file sets `limit` (else it is inherited from an older compiler)."""
+        return self.limit_origins.get(limit) == self.compiler
 
     def tf_release(self, opcode: str, version: int) -> tuple[int, int] | None:
         """The TF release that first emits `opcode` at `version`, or None when the table does not know it."""
@@ -91,6 +103,16 @@ class Profile:
         if releases is None or not 1 <= version <= len(releases):
             return None
         return releases[version - 1]
+
+    def with_limits(self, overrides: Mapping[str, Any]) -> "Profile":
+        """This profile with some numeric limits replaced (fitting and leave-one-repository-out scoring)."""
+        if not overrides:
+            return self
+        unknown = sorted(set(overrides) - set(LIMITS))
+        if unknown:
+            raise RulesError(f"unknown limit(s): {', '.join(unknown)}")
+        return replace(self, limits=MappingProxyType({**self.limits, **overrides}),
+                       limit_origins=MappingProxyType({**self.limit_origins, **{k: "fitted" for k in overrides}}))
 
     def doc_values(self) -> dict[str, Any]:
         """Placeholder values for rule documentation: every limit, formatted for reading."""
@@ -133,10 +155,13 @@ def load_profile(compiler: str = "16.0", directory: str | None = None) -> Profil
         raise RulesError(f"{folder}: no profile for compiler {compiler!r}; known: {known}")
     chain = _chain(folder, pid)
     merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for name, data in chain:
         _merge(merged, data)
+        origins.update({k: data["profile"]["compiler"] for k in data.get("limits", {})})
     versions = _load_versions(folder / VERSIONS_FILE)
-    return _build(merged, [str(folder / f"{n}.toml") for n, _ in chain], versions)
+    return replace(_build(merged, [str(folder / f"{n}.toml") for n, _ in chain], versions),
+                   limit_origins=MappingProxyType(origins))
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -201,8 +226,10 @@ def _validate(path: Path, data: dict[str, Any], expected_id: str) -> None:
             _parse_release(path, f"parser.{key}", parser[key])
     if parser.get("float_model", "reject") not in FLOAT_MODEL_MODES:
         raise _fail(path, "parser.float_model", f"must be one of {', '.join(FLOAT_MODEL_MODES)}")
-    if parser.get("shape_signature", "reject") not in SHAPE_SIGNATURE_MODES:
-        raise _fail(path, "parser.shape_signature", f"must be one of {', '.join(SHAPE_SIGNATURE_MODES)}")
+    for op, version in parser.get("parsed", {}).items():
+        _check_op_name(path, f"parser.parsed.{op}", op)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise _fail(path, f"parser.parsed.{op}", f"expected an op version (a positive int), not {version!r}")
     for key in ("dtypes", "bias_dtypes", "state_dtypes"):
         for i, dtype in enumerate(data.get("tensors", {}).get(key, [])):
             if dtype not in DTYPES:
@@ -280,12 +307,12 @@ def _build(merged: dict[str, Any], files: list[str], versions: Mapping[str, tupl
     rejects = _parse_release(where, "parser.rejects_tf", parser["rejects_tf"])
     if rejects <= accepts:
         raise _fail(where, "parser.rejects_tf", "must be a later release than accepts_tf")
-    ops = {name: OpSpec(name, row.get("min_runtime", 0), row.get("source", ""))
+    ops = {name: OpSpec(name, row.get("min_runtime", 0), row.get("source", ""), row.get("max_version"))
            for name, row in sorted(merged.get("ops", {}).items())}
     return Profile(
         id=profile["id"], compiler=profile["compiler"], description=profile.get("description", ""),
         files=tuple(files), accepts_tf=accepts, rejects_tf=rejects,
-        float_model=parser.get("float_model", "reject"), shape_signature=parser.get("shape_signature", "reject"),
+        float_model=parser.get("float_model", "reject"), parsed=MappingProxyType(dict(parser.get("parsed", {}))),
         dtypes=frozenset(tensors.get("dtypes", ("int8", "uint8"))),
         bias_dtypes=frozenset(tensors.get("bias_dtypes", ("int32",))),
         state_dtypes=frozenset(tensors.get("state_dtypes", ())),
@@ -296,4 +323,4 @@ def _build(merged: dict[str, Any], files: list[str], versions: Mapping[str, tupl
     )
 
 
-__all__ = ["LIMITS", "OpSpec", "Profile", "load_profile", "profile_names", "rules_dir"]
+__all__ = ["FITTED_LIMITS", "LIMITS", "OpSpec", "Profile", "load_profile", "profile_names", "rules_dir"]

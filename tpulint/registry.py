@@ -32,6 +32,13 @@ class Rule:
     limits: tuple[str, ...] = ()  # profile limits it enforces; they fill the {placeholders} of its docs
 
     @property
+    def severity_text(self) -> str:
+        """The severity as documented: a rule that keeps an op on the CPU is graded by what that costs."""
+        if self.effect is Effect.CPU:
+            return "by cost (error when the op's CPU fallback cuts ops off the Edge TPU segment, else warning)"
+        return str(self.severity)
+
+    @property
     def family(self) -> str:
         """The hundred the code belongs to, e.g. "TPU2" for TPU201."""
         return self.code[:4]
@@ -45,10 +52,19 @@ class Rule:
         """The full documentation, `{placeholders}` filled from `values` (default: the default compiler's profile)."""
         if values is None:
             values = default_doc_values()
-        parts = [_fill(self.summary, values)]
+        parts = [fill(self.summary, values)]
         for title in SECTIONS:
-            parts.append(f"## {title}\n\n{_fill(self.sections[title], values)}")
+            parts.append(f"## {title}\n\n{self.section(title, values)}")
         return "\n\n".join(parts)
+
+    def section(self, title: str, values: dict[str, Any] | None) -> str:
+        """One documentation section, placeholders filled; Sources ends with the rule's corpus evidence."""
+        text = fill(self.sections[title], values)
+        if title == "Sources":
+            from tpulint.evidence import evidence_markdown
+
+            text += "\n\n" + evidence_markdown(self.code)
+        return text
 
 
 # Codes of removed rules: never reused (ruff's "removed" group). code -> why it went.
@@ -66,7 +82,8 @@ def default_doc_values() -> dict[str, Any]:
 _NAMES: dict[str, str] = {}
 
 
-def _fill(text: str, values: dict[str, Any] | None) -> str:
+def fill(text: str, values: dict[str, Any] | None) -> str:
+    """`text` with its `{placeholders}` replaced by `values` (unknown names are left as they are)."""
     if not values:
         return text
     return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)

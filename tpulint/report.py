@@ -20,7 +20,7 @@ def document(results: Iterable["ModelReport | ModelFailure | dict[str, Any]"], c
     # A dict is an entry already built by model_entry (in a worker process of `tpulint -j N`).
     models = [r if isinstance(r, dict) else r.to_dict() if isinstance(r, ModelFailure) else model_entry(r)
               for r in results]
-    return {**header(config), "models": models, "rules": rules_of(models)}
+    return {**header(config), "models": models, "rules": rules_of(models, config.compiler)}
 
 
 def header(config: Config) -> dict[str, Any]:
@@ -37,9 +37,9 @@ def header(config: Config) -> dict[str, Any]:
     }
 
 
-def rules_of(models: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The document's "rules": the metadata of every rule that fired in `models`."""
-    return rule_metadata(sorted({f["code"] for m in models for f in m["findings"]}))
+def rules_of(models: Iterable[dict[str, Any]], compiler: str | None = None) -> dict[str, dict[str, Any]]:
+    """The document's "rules": the metadata of every rule that fired in `models`, its text filled for `compiler`."""
+    return rule_metadata(sorted({f["code"] for m in models for f in m["findings"]}), compiler)
 
 
 def text(value: str) -> str:
@@ -65,7 +65,8 @@ class ModelFailure:
         return {
             "path": text(self.path), "error": {"message": text(self.message)}, "compiled": False, "compilable": False,
             "summary": {"ops": 0, "tpu_ops": 0, "cpu_ops": 0, "tpu_subgraphs": 0},
-            "ops": [], "segments": [], "blockers": [], "findings": [], "compiled_info": None, "memory": None,
+            "ops": [], "segments": [], "blockers": [], "advice": [], "findings": [], "compiled_info": None,
+            "memory": None,
         }
 
 
@@ -157,7 +158,8 @@ def _entry(r: ModelReport, ops: "list[dict[str, Any]] | Iterator[dict[str, Any]]
             blockers.append({
                 "subgraph": sg.index, "op": b.op, "opcode": sg.operators[b.op].name, "regained": b.regained,
                 "cut_tensors": cut,
-                "compiler_command": compiler_command(text(r.path), cut) if cut else None,
+                "compiler_command": compiler_command(text(r.path), cut)
+                if cut and (sg.index, b.op) in r.advice.safe_cuts else None,  # never a cut that loses ops
             })
     return {
         "path": text(r.path),
@@ -168,10 +170,26 @@ def _entry(r: ModelReport, ops: "list[dict[str, Any]] | Iterator[dict[str, Any]]
         "ops": ops,
         "segments": segments,
         "blockers": blockers,
+        "advice": [_suggestion(s) for s in r.advice.suggestions],
         "findings": [finding_entry(f) for f in r.findings],
-        "compiled_info": r.compiled_info.to_dict() if r.compiled_info is not None else None,
+        "compiled_info": _compiled_info(r),
         "memory": r.memory.to_dict() if r.memory is not None else None,
     }
+
+
+def _compiled_info(r: ModelReport) -> dict[str, Any] | None:
+    if r.compiled_info is None:
+        return None
+    info = r.compiled_info.to_dict()
+    info["source"] = dict(r.source.to_dict(), path=text(r.source.path)) if r.source is not None else None
+    return info
+
+
+def _suggestion(s: Any) -> dict[str, Any]:
+    entry = s.to_dict()
+    entry["text"] = text(s.text)
+    entry["command"] = text(s.command) if s.command is not None else None
+    return entry
 
 
 def compiler_command(path: str, cut_tensors: list[str]) -> str:
@@ -179,9 +197,14 @@ def compiler_command(path: str, cut_tensors: list[str]) -> str:
     return f"edgetpu_compiler -i {shlex.quote(','.join(cut_tensors))} {shlex.quote(path)}"
 
 
-def rule_metadata(codes: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Documentation of the rules that fired, so every renderer (SARIF, HTML) is self-contained."""
-    from tpulint.registry import get_rule
+def rule_metadata(codes: Iterable[str], compiler: str | None = None) -> dict[str, dict[str, Any]]:
+    """Documentation of the rules that fired, so every renderer (SARIF, HTML) is self-contained; `{placeholders}`
+    are filled with the limits of `compiler`'s profile (default: the default compiler)."""
+    from tpulint.config import DEFAULT_COMPILER
+    from tpulint.profile import load_profile
+    from tpulint.registry import fill, get_rule
+
+    values = load_profile(compiler or DEFAULT_COMPILER).doc_values()
 
     out: dict[str, dict[str, Any]] = {}
     for code in codes:
@@ -189,7 +212,7 @@ def rule_metadata(codes: Iterable[str]) -> dict[str, dict[str, Any]]:
         if r is None:
             continue
         out[code] = {
-            "name": r.name, "summary": r.summary, "severity": str(r.severity), "confidence": str(r.confidence),
-            "help": r.markdown(), "url": f"{DOCS_URL}#{r.anchor}",
+            "name": r.name, "summary": fill(r.summary, values), "severity": str(r.severity),
+            "confidence": str(r.confidence), "help": r.markdown(values), "url": f"{DOCS_URL}#{r.anchor}",
         }
     return out

@@ -9,6 +9,7 @@ from typing import Any
 
 from tpulint.config import COMPILERS, DEFAULT_COMPILER
 from tpulint.errors import RulesError
+from tpulint.findings import Effect
 from tpulint.profile import load_profile
 from tpulint.registry import Rule, all_rules, get_rule
 
@@ -17,8 +18,8 @@ def rule_document(rule: Rule, values: dict[str, Any]) -> dict[str, Any]:
     """A rule as plain data (the `--format json` output)."""
     return {
         "code": rule.code, "name": rule.name, "summary": rule.markdown(values).split("\n\n", 1)[0],
-        "severity": str(rule.severity), "confidence": str(rule.confidence), "effect": str(rule.effect),
-        "status": rule.status, "scope": rule.scope,
+        "severity": str(rule.severity), "severity_by_cost": rule.effect is Effect.CPU,
+        "confidence": str(rule.confidence), "effect": str(rule.effect), "status": rule.status, "scope": rule.scope,
         "opcodes": sorted(rule.opcodes) if rule.opcodes is not None else None,
         "limits": {k: values.get(k) for k in rule.limits},
         "markdown": rule.markdown(values),
@@ -26,7 +27,7 @@ def rule_document(rule: Rule, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def rule_text(rule: Rule, values: dict[str, Any]) -> str:
-    head = (f"# {rule.code} {rule.name}\n\nseverity {rule.severity} · confidence {rule.confidence} · effect "
+    head = (f"# {rule.code} {rule.name}\n\nseverity {rule.severity_text} · confidence {rule.confidence} · effect "
             f"{rule.effect}" + (f" · compiler status \"{rule.status}\"" if rule.status else ""))
     return f"{head}\n\n{rule.markdown(values)}\n"
 

@@ -11,22 +11,43 @@ from typing import Any, Generator, Iterable, TextIO
 from tpulint.errors import ModelError
 
 
-def analyze_entry(path: str, config: Any) -> tuple[str, Any, str | None]:
-    """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI)."""
+ISSUES_URL = "https://github.com/tpulint/tpulint/issues"
+
+
+def analyze_entry(path: str, config: Any, send: str | None = None) -> tuple[str, Any, str | None]:
+    """(path, ModelReport, None), or (path, None, reason) when the file is not a usable model (for the CLI);
+    with `send`, the report comes back as `worker_result(report, send)`.
+
+    A bug met while analysing this model (any other exception) is this model's problem, never the run's end:
+    the reason is `internal_error`'s line, followed by the traceback on the next lines (the CLI shows those
+    only with --debug)."""
     from tpulint.analysis import analyze_model
     from tpulint.model import gc_paused, read_model
 
     try:
         with gc_paused():
             report = analyze_model(read_model(path), config)
+            result = report if send is None else worker_result(report, send)
             # The CLI may keep every report until the document is built: move them out of the collector's
             # sight, or each later collection rescans all earlier models (quadratic in the number of models).
             # Frozen before the collector resumes, which would otherwise first run over the whole model.
             gc.freeze()
-            return path, report, None
+            return path, result, None
     except ModelError as e:
         gc.freeze()
         return path, None, str(e)
+    except Exception as e:  # noqa: BLE001 - a bug in tpulint: reported as this model's error
+        import traceback
+
+        gc.freeze()
+        return path, None, internal_error(e) + "\n" + traceback.format_exc().rstrip("\n")
+
+
+def internal_error(e: BaseException) -> str:
+    """The one line for an unexpected exception while analysing a model."""
+    detail = str(e).split("\n", 1)[0][:200]
+    return (f"internal error: {type(e).__name__}{': ' + detail if detail else ''} (a bug in tpulint: please "
+            f"report it with the model at {ISSUES_URL}; --debug shows the traceback)")
 
 
 def worker_result(report: Any, send: str) -> Any:
@@ -58,8 +79,8 @@ def default_jobs() -> int:
 
 def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
                   send: str = "entry") -> Generator[tuple[str, Any, str | None], None, None]:
-    """(path, result, problem) per path, in input order; result is a ModelReport (jobs == 1) or what
-    `worker_result(report, send)` makes of it.
+    """(path, result, problem) per path, in input order; result is what `worker_result(report, send)` makes
+    of the ModelReport, or the report itself in this process for `send` "json" or "report".
 
     With jobs > 1 the models are analysed in `jobs` processes (tpulint.parallel), which send back plain
     data: by default the JSON entry, which `tpulint.report.document` accepts in place of a ModelReport.
@@ -69,8 +90,11 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
         jobs = default_jobs()
     jobs = min(jobs, len(paths))
     if jobs <= 1:
+        # Each report becomes what `send` asks for at once, so the run holds plain entries, not reports;
+        # "json" (streamed by the CLI, ops built as they are written) and "report" keep the ModelReport.
+        convert = None if send in ("json", "report") else send
         for path in paths:
-            yield analyze_entry(path, config)
+            yield analyze_entry(path, config, convert)
         return
     from tpulint import parallel
 

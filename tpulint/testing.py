@@ -168,6 +168,7 @@ class ModelBuilder:
 
     def build(self) -> bytes:
         b = flatbuffers.Builder(1024)
+        self._shared: dict[int, int] = {}  # id(custom options bytes) -> its vector in `b`
         buffers: list[bytes] = [b""]  # buffer 0 is the empty sentinel
         opcode_keys: list[tuple[str, str | None, int]] = []
         subgraph_offsets = [self._subgraph(b, sg, buffers, opcode_keys) for sg in self.subgraphs]
@@ -292,7 +293,14 @@ class ModelBuilder:
         outputs = self._int_vector(b, [ref(n) for n in op.outputs])
         intermediates = self._int_vector(b, [index[n] for n in op.intermediates]) if op.intermediates else None
         options = self._options(b, op.options_type, op.options) if op.options_type else None
-        custom = b.CreateNumpyVector(np.frombuffer(op.custom_options, np.uint8)) if op.custom_options is not None else None
+        custom = None
+        if op.custom_options is not None:
+            # The same bytes object given to several ops is written once, every op pointing at it: a valid
+            # flatbuffer that no converter writes (hostile-input tests of shared payloads).
+            custom = self._shared.get(id(op.custom_options))
+            if custom is None:
+                custom = b.CreateNumpyVector(np.frombuffer(op.custom_options, np.uint8))
+                self._shared[id(op.custom_options)] = custom
         tflite.OperatorStart(b)
         tflite.OperatorAddOpcodeIndex(b, opcode_index)
         tflite.OperatorAddInputs(b, inputs)

@@ -35,6 +35,51 @@ def batch_signature() -> ModelBuilder:
     return b.io(["x"], ["y"])
 
 
+def computed_reshape() -> ModelBuilder:
+    """RESHAPE whose shape is SHAPE(x) -> STRIDED_SLICE -> PACK: the reshape output is dynamic-sized (op 3)."""
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    b.tensor("shape", [4], "int32")
+    b.op("SHAPE", ["x"], ["shape"], out_type=2)  # TensorType INT32
+    for name, values in (("begin", [0]), ("end", [1]), ("strides", [1])):
+        b.tensor(name, [1], "int32", data=np.array(values, "int32"))
+    b.tensor("batch", [], "int32")
+    b.op("STRIDED_SLICE", ["shape", "begin", "end", "strides"], ["batch"], shrink_axis_mask=1)
+    b.tensor("rest", [], "int32", data=np.array(256, "int32"))
+    b.tensor("new_shape", [2], "int32")
+    b.op("PACK", ["batch", "rest"], ["new_shape"], values_count=2, axis=0)
+    b.tensor("y", [1, 256], "int8", quant=Q)
+    b.op("RESHAPE", ["x", "new_shape"], ["y"])
+    return b.io(["x"], ["y"])
+
+
+def constant_reshape() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    b.tensor("new_shape", [2], "int32", data=np.array([1, 256], "int32"))
+    b.tensor("y", [1, 256], "int8", quant=Q)
+    b.op("RESHAPE", ["x", "new_shape"], ["y"])
+    return b.io(["x"], ["y"])
+
+
+def computed_resize_size() -> ModelBuilder:
+    """RESIZE_NEAREST_NEIGHBOR whose size operand is a graph input (op 0)."""
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    b.tensor("size", [2], "int32")
+    b.tensor("y", [1, 16, 16, 4], "int8", quant=Q)
+    b.op("RESIZE_NEAREST_NEIGHBOR", ["x", "size"], ["y"])
+    return b.io(["x", "size"], ["y"])
+
+
+def stored_dynamic_shape() -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [-1, 8, 8, 4], "int8", quant=Q)
+    b.tensor("y", [-1, 8, 8, 4], "int8", quant=Q)
+    b.op("RELU", ["x"], ["y"])
+    return b.io(["x"], ["y"])
+
+
 def static_model() -> ModelBuilder:
     return unary("RELU", [1, 8, 8, 4])
 
@@ -127,12 +172,28 @@ def reads_input_and_constant() -> ModelBuilder:
     return b.io(["x"], ["z"])
 
 
+def add_v4() -> ModelBuilder:
+    b = ModelBuilder()
+    for name in ("a", "b", "y"):
+        b.tensor(name, [1, 4], "int8", quant=Q)
+    b.op("ADD", ["a", "b"], ["y"], version=4)
+    return b.io(["a", "b"], ["y"])
+
+
 CASES = [
     bad("TPU001", conv_v6_model, 0),  # reported once per opcode and version, at its first op
     good("TPU001", conv_v3_model),
-    bad("TPU002", batch_signature, None),
+    # A -1 only in shape_signature compiles on every compiler (16.0 and 15.0 logs in the corpus): TPU010 notes it.
+    good("TPU002", batch_signature),
     good("TPU002", batch_signature, compiler="15.0"),
     good("TPU002", static_model),
+    good("TPU002", constant_reshape),
+    bad("TPU002", computed_reshape, 3),
+    bad("TPU002", computed_resize_size, 0),
+    bad("TPU002", stored_dynamic_shape, None),
+    bad("TPU010", batch_signature, None),
+    good("TPU010", static_model),
+    good("TPU010", stored_dynamic_shape),
     bad("TPU003", float_mlp, None, compiler="15.0"),
     good("TPU003", static_model),
     good("TPU003", compiled_float_io, compiler="15.0"),
@@ -144,6 +205,8 @@ CASES = [
     bad("TPU006", no_operators, None),
     good("TPU006", static_model),
     bad("TPU007", slice_v6, 0),
+    good("TPU007", add_v4),  # TF 2.6, but seen parsing on 16.0 (parser.parsed)
+    bad("TPU001", add_v4, 0, compiler="15.0"),  # TF 2.6 >= 15.0's rejects_tf (2.5)
     good("TPU007", slice_v2),
     bad("TPU008", reads_unwritten, 1),
     good("TPU008", reads_input_and_constant),

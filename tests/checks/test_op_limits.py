@@ -181,13 +181,41 @@ def pad_spatial() -> ModelBuilder:
     return pad([[0, 0], [1, 1], [1, 1], [0, 0]])
 
 
-def pack_axis0() -> ModelBuilder:
+def pack(shape: list[int]) -> ModelBuilder:
     b = ModelBuilder()
-    b.tensor("a", [4, 8], "int8", quant=Q)
-    b.tensor("b", [4, 8], "int8", quant=Q)
-    b.tensor("y", [2, 4, 8], "int8", quant=Q)
+    b.tensor("a", shape, "int8", quant=Q)
+    b.tensor("b", shape, "int8", quant=Q)
+    b.tensor("y", [2, *shape], "int8", quant=Q)
     b.op("PACK", ["a", "b"], ["y"], values_count=2, axis=0)
     return b.io(["a", "b"], ["y"])
+
+
+def pack_axis0() -> ModelBuilder:  # output [2, 4, 8, 8]: the batch dimension
+    return pack([4, 8, 8])
+
+
+def pack_axis0_rank3() -> ModelBuilder:  # output [2, 15, 1]: maps on 16.0 (corpus ext_redax_rf_gemm_16trees_split2d)
+    return pack([15, 1])
+
+
+def split_rows(rows: int) -> ModelBuilder:
+    """SPLIT(axis 0) of int8[rows, 14, 1] into `rows` pieces (corpus ext_redax_rf_gemm_16trees_split2d)."""
+    b = ModelBuilder()
+    const(b, "axis", 0)
+    b.tensor("x", [rows, 14, 1], "int8", quant=Q)
+    outs = [f"y{i}" for i in range(rows)]
+    for name in outs:
+        b.tensor(name, [1, 14, 1], "int8", quant=Q)
+    b.op("SPLIT", ["axis", "x"], outs, num_splits=rows)
+    return b.io(["x"], outs)
+
+
+def split_16_rows() -> ModelBuilder:
+    return split_rows(16)
+
+
+def split_one_row() -> ModelBuilder:
+    return split_rows(1)
 
 
 def split(axis: int) -> ModelBuilder:
@@ -270,6 +298,11 @@ CASES = [
     good("TPU505", mean_spatial),
     bad("TPU506", pad_batch, 0),
     bad("TPU506", pack_axis0, 0),
+    good("TPU506", pack_axis0_rank3),
+    bad("TPU512", split_16_rows, 0),
+    good("TPU512", split_one_row),
+    good("TPU512", split_batch),  # 4-D: the batch-dimension rule, TPU506
+    good("TPU512", split_channels),
     bad("TPU506", split_batch, 0),
     good("TPU506", pad_spatial),
     good("TPU506", split_channels),
@@ -280,7 +313,9 @@ CASES = [
     bad("TPU508", strided_2, 0),
     bad("TPU508", strided_ellipsis, 0),
     good("TPU508", strided_1),
-    bad("TPU509", fc_2d_output, 0),
+    good("TPU509", fc_2d_output),  # compiler 16.0 maps [15, 256] and [2, 1000] outputs (corpus ext_redax_*)
+    bad("TPU509", fc_2d_output, 0, compiler="2.0"),
+    bad("TPU509", fc_2d_output, 0, compiler="15.0"),
     bad("TPU509", fc_shuffled, 0),
     good("TPU509", fc_plain),
     bad("TPU510", prelu_per_pixel, 0),
@@ -328,3 +363,12 @@ def test_strides_are_not_guessed_when_the_file_changed(tmp_path, change) -> None
     path.unlink(missing_ok=True)
     path.write_bytes(data)
     assert [f.code for f in analyze_model(model, Config(select=("TPU508",))).findings] == ["TPU508"]
+
+
+def test_split_rule_is_heuristic_on_compilers_it_was_not_seen_on(tmp_path) -> None:
+    path = tmp_path / "split.tflite"
+    path.write_bytes(split_16_rows().build())
+    for compiler, confidence in (("16.0", "observed"), ("15.0", "heuristic")):
+        (f,) = analyze_model(read_model(path), Config(compiler=compiler, select=("TPU512",))).findings
+        assert str(f.confidence) == confidence
+        assert ("compiler 15.0 is unobserved" in f.message) == (compiler == "15.0")

@@ -59,6 +59,27 @@ def dequantize() -> ModelBuilder:
     return unary("DEQUANTIZE", [1, 10], out_dtype="float32")
 
 
+def add(version: int, dtype: str = "int8") -> ModelBuilder:
+    b = ModelBuilder()
+    q = Q if dtype in ("int8", "uint8") else None
+    for name in ("a", "b", "y"):
+        b.tensor(name, [1, 8, 8, 4], dtype, quant=q)
+    b.op("ADD", ["a", "b"], ["y"], version=version)
+    return b.io(["a", "b"], ["y"])
+
+
+def add_v4() -> ModelBuilder:  # never mapped: corpus ext_edward_yolov10n_192_attention
+    return add(4)
+
+
+def add_v2() -> ModelBuilder:  # mapped: ext_edward_yolov8n_224_int8
+    return add(2)
+
+
+def add_v4_int64() -> ModelBuilder:  # the data type is the reason (TPU200): ext_redax_rf_treetraversal_gather_19seg
+    return add(4, "int64")
+
+
 def bidirectional_lstm() -> ModelBuilder:
     return unary("BIDIRECTIONAL_SEQUENCE_LSTM", [1, 8, 4])
 
@@ -77,6 +98,9 @@ CASES = [
     good("TPU102", relu),
     bad("TPU103", tile, 0),
     good("TPU103", relu),
+    bad("TPU105", add_v4, 0),
+    good("TPU105", add_v2),
+    good("TPU105", add_v4_int64),
     bad("TPU104", bidirectional_lstm, 0),
     good("TPU104", relu),
 ]
@@ -93,7 +117,8 @@ def test_fix_hints_are_concrete() -> None:
     from tpulint.model import read_model_bytes
 
     (f,) = analyze_model(read_model_bytes(transpose().build()), Config(compiler="15.0", select=("TPU100",))).findings
-    assert (f.message, f.fix) == ("TRANSPOSE is not supported by Edge TPU compiler 15.0",
+    assert (f.message, f.fix) == ("TRANSPOSE is not supported by Edge TPU compiler 15.0; "
+                                  "no op of the model maps to the Edge TPU",
                                   "compile with compiler 16.0 (--compiler 16.0), which maps TRANSPOSE")
     leaky = unary("LEAKY_RELU", [1, 8, 8, 4], alpha=0.1)
     (f,) = analyze_model(read_model_bytes(leaky.build()), Config(select=("TPU100",))).findings

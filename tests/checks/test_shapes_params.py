@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tpulint.analysis import analyze_model
+from tpulint.config import Config
+from tpulint.model import read_model
 from checks.rulecase import Case, Q, bad, found, good, unary
 from tpulint.testing import ModelBuilder
 
@@ -23,6 +26,14 @@ def batch2() -> ModelBuilder:
 
 def batch1() -> ModelBuilder:
     return unary("RELU", [1, 8, 8, 4])
+
+
+def scalar_quantize() -> ModelBuilder:  # the unsized outputs of a detection post-process (corpus clsandoval)
+    return unary("QUANTIZE", [], out_dtype="uint8")
+
+
+def vector_quantize() -> ModelBuilder:
+    return unary("QUANTIZE", [1], out_dtype="uint8")
 
 
 def fc(weights_from_op: bool) -> ModelBuilder:
@@ -55,12 +66,30 @@ CASES = [
     good("TPU300", rank5_unit),
     good("TPU300", batch2),  # batch alone is TPU301
     bad("TPU301", batch2, 0),
+    bad("TPU302", scalar_quantize, 0),
+    good("TPU302", vector_quantize),
     good("TPU301", batch1),
-    bad("TPU400", runtime_weights, 1),
+    # Activation weights: refused by compiler 2.0 (#25), mapped by 16.0 (corpus ext_redax_*), unobserved between.
+    good("TPU400", runtime_weights),
+    bad("TPU400", runtime_weights, 1, compiler="2.0"),
+    bad("TPU400", runtime_weights, 1, compiler="15.0"),
     good("TPU400", constant_weights),
+    good("TPU400", constant_weights, compiler="2.0"),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_rule_case(case: Case, tmp_path) -> None:
     assert found(case, tmp_path) == set(case.expected)
+
+
+@pytest.mark.parametrize(("compiler", "confidence"), [("2.0", "observed"), ("14.1", "heuristic"),
+                                                      ("15.0", "heuristic")])
+def test_activation_weights_confidence_follows_the_compiler_evidence(tmp_path, compiler, confidence) -> None:
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(runtime_weights().build())
+    report = analyze_model(read_model(path), Config(compiler=compiler, select=("TPU400",)))
+    (finding,) = report.findings
+    assert str(finding.confidence) == confidence
+    assert ("compiler 16.0 maps it" in finding.message) == (confidence == "heuristic")
+    assert report.main.placements[1].placement == "cpu"

@@ -26,15 +26,27 @@ def head_1200() -> ModelBuilder:  # rows of 172,800 map (SSD's [1, 1917, 91] is 
     return concat_head(1100)
 
 
+def rows(height: int, width: int) -> ModelBuilder:
+    return unary("LOGISTIC", [1, height, width])
+
+
+def ssd_classes() -> ModelBuilder:  # SSD's [1, 1917, 91] (174,447) maps: ext_ssd_mnv1_detect_nipitpol
+    return rows(1917, 91)
+
+
+def yolov5_head_row() -> ModelBuilder:  # [1, 4800, 85] (408,000) refused: ext_yolov5n_sandhya
+    return rows(4800, 85)
+
+
 def feature_map() -> ModelBuilder:  # many elements but short rows: maps
     return unary("LOGISTIC", [1, 80, 80, 144])
 
 
-def transpose(hw: int) -> ModelBuilder:
+def transpose(hw: int, channels: int = 144) -> ModelBuilder:
     b = ModelBuilder()
-    b.tensor("x", [1, hw, hw, 144], "int8", quant=Q)
+    b.tensor("x", [1, hw, hw, channels], "int8", quant=Q)
     const(b, "perm", [0, 3, 1, 2])
-    b.tensor("y", [1, 144, hw, hw], "int8", quant=Q)
+    b.tensor("y", [1, channels, hw, hw], "int8", quant=Q)
     b.op("TRANSPOSE", ["x", "perm"], ["y"])
     return b.io(["x"], ["y"])
 
@@ -45,6 +57,31 @@ def transpose_40() -> ModelBuilder:
 
 def transpose_20() -> ModelBuilder:
     return transpose(20)
+
+
+def transpose_22() -> ModelBuilder:  # 69,696 elements map: ext_edward_yolov5nu_352_int8
+    return transpose(22)
+
+
+def transpose_40_65() -> ModelBuilder:  # 104,000 elements refused: ext_yolov8_best_ddu
+    return transpose(40, 65)
+
+
+def resize_nearest(src: int, depth: int) -> ModelBuilder:
+    b = ModelBuilder()
+    b.tensor("x", [1, src, src, depth], "int8", quant=Q)
+    const(b, "size", [2 * src, 2 * src])
+    b.tensor("y", [1, 2 * src, 2 * src, depth], "int8", quant=Q)
+    b.op("RESIZE_NEAREST_NEIGHBOR", ["x", "size"], ["y"])
+    return b.io(["x"], ["y"])
+
+
+def resize_nearest_to_128() -> ModelBuilder:  # 1x128x128x128 maps: ext_mistake_adain_decoder_resize256_cpu
+    return resize_nearest(64, 128)
+
+
+def resize_nearest_to_256() -> ModelBuilder:  # 1x256x256x64 refused, same model
+    return resize_nearest(128, 64)
 
 
 def reshape(hw: int) -> ModelBuilder:
@@ -124,8 +161,14 @@ CASES = [
     bad("TPU600", head_8400, 0),
     good("TPU600", head_1200),
     good("TPU600", feature_map),
+    good("TPU600", ssd_classes),
+    bad("TPU600", yolov5_head_row, 0),
     bad("TPU601", transpose_40, 0),
     good("TPU601", transpose_20),
+    good("TPU601", transpose_22),
+    bad("TPU601", transpose_40_65, 0),
+    good("TPU606", resize_nearest_to_128),
+    bad("TPU606", resize_nearest_to_256, 0),
     bad("TPU602", reshape_80, 0),
     good("TPU602", reshape_40),
     bad("TPU603", resize_1_to_33, 0),

@@ -41,7 +41,8 @@ def _finding(rule: Rule, hit: Hit, sg: Subgraph | None, op: Operator | None, pat
         loc = Location(sg.index, None, None, t, sg.tensors[t].name if t is not None else None)
     else:
         loc = Location()
-    return Finding(rule.code, rule.name, hit.severity or rule.severity, rule.confidence, hit.effect or rule.effect,
+    return Finding(rule.code, rule.name, hit.severity or rule.severity, hit.confidence or rule.confidence,
+                   hit.effect or rule.effect,
                    hit.message, loc, hit.status or rule.status, hit.fix, path)
 
 
@@ -61,7 +62,7 @@ def _dispatch(ctx: Context, opcode: str, op_rules: list[Rule]) -> _OpChecks:
 
 def run_checks(model: Model, graphs: Sequence[Graph], config: Config) -> list[Finding]:
     """Every finding of every rule for the target compiler (select/ignore are applied by the caller)."""
-    profile = load_profile(config.compiler)
+    profile = load_profile(config.compiler).with_limits(dict(config.limits))
     model_rules, op_rules = _rules()
     out: list[Finding] = []
     mctx = ModelContext(model, graphs, profile, config)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tpulint.findings import Effect, Severity
+from tpulint.findings import Confidence, Effect, Severity
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,6 +67,15 @@ class Hit:
     status: str | None = None  # overrides the rule's compiler status string
     effect: Effect | None = None  # overrides the rule's effect (e.g. a gate that depends on the compiler)
     severity: Severity | None = None
+    confidence: Confidence | None = None  # e.g. a rule observed on another compiler version than the target
+
+
+def seen_only_on(ctx: "Context", compilers: tuple[str, ...]) -> tuple[Confidence | None, str]:
+    """For a rule whose evidence comes from `compilers` only: (heuristic, a note) on any other target compiler."""
+    if ctx.profile.compiler in compilers:
+        return None, ""
+    return Confidence.HEURISTIC, (f" (seen on compiler {' and '.join(compilers)} only; compiler "
+                                  f"{ctx.profile.compiler} is unobserved)")
 
 
 class Context:
@@ -173,6 +182,13 @@ def normalize_axes(axes: Sequence[int], rank: int) -> list[int]:
     return sorted({a + rank if a < 0 else a for a in axes if -rank <= a < rank})
 
 
+def integer_values(values: np.ndarray) -> list[int] | None:
+    """The constant's values as ints; None when one is not a finite number (a float axis of inf or NaN)."""
+    if values.dtype.kind == "f" and not bool((abs(values) < float("inf")).all()):  # NaN compares False too
+        return None
+    return [int(v) for v in values.reshape(-1)]
+
+
 def reduced_axes(ctx: Context, op: Operator) -> list[int] | None:
     """Axes a MEAN/SUM/REDUCE_* op reduces: from its constant axis tensor, else inferred from the shapes."""
     ts = ctx.tensors
@@ -180,8 +196,9 @@ def reduced_axes(ctx: Context, op: Operator) -> list[int] | None:
     rank = len(x.shape)
     if len(op.inputs) > 1 and op.inputs[1] >= 0:
         values = ctx.constant(op.inputs[1])
-        if values is not None:
-            return normalize_axes([int(v) for v in values.reshape(-1)], rank)
+        axes = integer_values(values) if values is not None else None
+        if axes is not None:
+            return normalize_axes(axes, rank)
     out = ts[op.outputs[0]].shape
     if len(out) == rank:  # keep_dims: reduced where the size became 1
         return [i for i in range(rank) if out[i] == 1 and x.shape[i] != 1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable, Sequence
 
-from tpulint.compiled import CompiledInfo, inspect
+from tpulint.compiled import CompiledInfo, compiler_version_text, inspect
 from tpulint.config import Config
 from tpulint.findings import MAPPED, MORE_THAN_ONE_SUBGRAPH, Confidence, Effect, Finding, Location, Severity
 from tpulint.graph import Graph
@@ -57,10 +57,11 @@ def compiled_model(model: Model, info: CompiledInfo) -> list[Finding]:
     ## Sources
     libedgetpu `tflite/public/edgetpu.h` (`edgetpu-custom-op`), `executable/executable.fbs` (COMPILER.md 7).
     """
-    versions = ", ".join(v for v in info.compiler_versions if v) or "unknown"
     runtime = info.min_runtime_version
-    message = (f"already compiled for the Edge TPU (package compiler {versions}"
-               + (f", needs runtime {runtime} or newer" if runtime is not None else "")
+    message = ("already compiled for the Edge TPU ("
+               + (f"a runtime-{runtime} package: needs Edge TPU runtime {runtime} or newer; " if runtime is not None
+                  else "")
+               + f"compiler version {compiler_version_text(info.compiler_versions)}"
                + f"): {info.edgetpu_subgraphs} Edge TPU subgraph(s), {info.cpu_ops} op(s) left on the CPU; "
                "CPU ops are checked as in an uncompiled model")
     return [Finding("TPU800", "compiled-model", Severity.INFO, Confidence.DOCUMENTED, Effect.NONE, message,

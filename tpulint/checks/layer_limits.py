@@ -132,14 +132,16 @@ def space_to_batch_dilation(ctx: Context, op: Operator) -> list[Hit] | None:
 
 
 @rule("TPU509", "fully-connected-limits", severity=Severity.ERROR, confidence=Confidence.DOCUMENTED,
-      effect=Effect.CPU, status=TWO_D_OUTPUT, opcodes=("FULLY_CONNECTED",))
+      effect=Effect.CPU, status=TWO_D_OUTPUT, opcodes=("FULLY_CONNECTED",), limits=("fully_connected_1d_output",))
 def fully_connected_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     """A FULLY_CONNECTED has a multi-dimensional output or a non-default weights format.
 
     ## Why it matters
     The table: "Only the default format is supported for fully-connected weights. Output tensor is
     one-dimensional." Compiler 2.0 logged a 2-D output as "For example, a fully-connected or softmax layer with
-    2D output"; later compilers' wording for it was not seen.
+    2D output". Compiler 16.0 maps FULLY_CONNECTED with [15, 256], [2, 1000] and 3-D outputs, so there only the
+    weights format is checked; 2.1–15.0 are unobserved and the finding is heuristic there (1-D output required
+    here: {fully_connected_1d_output}).
 
     ## How to fix
     Keep the batch at 1 and do not use `keep_num_dims`; flatten before the layer. Convert without the
@@ -149,12 +151,17 @@ def fully_connected_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     FULLY_CONNECTED with output int8[4, 10].
 
     ## Sources
-    coral.ai table (COMPILER.md 1.2); #27 (2.0.267685300).
+    coral.ai table (COMPILER.md 1.2); #27 (2.0.267685300); corpus ext_redax_rf_gemm_batch256,
+    ext_redax_rf_batch1000_fc_transpose, ext_redax_rf_onetree_noif_pack_transpose (16.0 logs, COMPILER.md 9).
     """
     out = ctx.tensors[op.outputs[0]]
-    if _nontrivial(out.shape) > 1:
-        return [Hit(f"FULLY_CONNECTED output {ctx.describe(out)} is not one-dimensional",
-                    "flatten so the output is [1, units]")]
+    profile = ctx.profile
+    if profile.limits["fully_connected_1d_output"] and _nontrivial(out.shape) > 1:
+        observed = profile.observed_here("fully_connected_1d_output")
+        return [Hit(f"FULLY_CONNECTED output {ctx.describe(out)} is not one-dimensional" + ("" if observed else
+                    f" (refused by compiler 2.0; compiler 16.0 maps it; compiler {profile.compiler} is unobserved, "
+                    "--compiler changes this)"), "flatten so the output is [1, units]",
+                    confidence=None if observed else Confidence.HEURISTIC)]
     fmt = op.options.get("weights_format", 0)
     if fmt:
         return [Hit(f"FULLY_CONNECTED uses weights format {fmt}, only DEFAULT (0) maps",

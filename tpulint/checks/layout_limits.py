@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from tpulint.checks._base import Context, Hit, normalize_axes, reduced_axes
+from tpulint.checks._base import Context, Hit, integer_values, normalize_axes, reduced_axes, seen_only_on
 from tpulint.findings import TWO_D_OUTPUT, UNSPECIFIED_LIMITATION, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -71,8 +71,9 @@ def _split_axis(ctx: Context, op: Operator) -> int | None:
     x = ts[op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]]
     axis_input = op.inputs[0] if op.opcode == "SPLIT" else op.inputs[2] if len(op.inputs) > 2 else -1
     values = ctx.constant(axis_input) if axis_input >= 0 else None
-    if values is not None and values.size == 1:
-        axes = normalize_axes([int(values.reshape(-1)[0])], len(x.shape))
+    axis = integer_values(values) if values is not None and values.size == 1 else None
+    if axis is not None:
+        axes = normalize_axes(axis, len(x.shape))
         return axes[0] if axes else None
     out = ts[op.outputs[0]].shape
     diff = [i for i, (a, b) in enumerate(zip(x.shape, out)) if a != b]
@@ -86,6 +87,10 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     ## Why it matters
     The table: "No padding in batch dimension" (Pad), "No packing in batch dimension" (Pack), and no splitting
     in the batch dimension (Split, [MEM]). Such an op is not mapped.
+
+    The batch dimension is the first of a 4-D (or larger) tensor: compiler 16.0 maps a PACK along axis 0 of a
+    3-D output ([16, 15, 1], corpus ext_redax_rf_gemm_16trees_split2d); a SPLIT along axis 0 of a 3-D tensor
+    is TPU512.
 
     ## How to fix
     Pad, pack or split along height, width or channels; keep batch 1. (A SPLIT into one piece is a no-op and
@@ -101,7 +106,7 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if op.opcode == "PACK":
         out = ts[op.outputs[0]]
         axis = normalize_axes([int(op.options.get("axis", 0))], len(out.shape))  # type: ignore[call-overload]
-        if axis == [0] and len(out.shape) >= 2:
+        if axis == [0] and len(out.shape) >= 4:
             return [Hit(f"PACK along axis 0 makes {ctx.describe(out)}", "pack along an inner axis")]
         return None
     if op.opcode == "PAD":
@@ -119,6 +124,42 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
         return [Hit(f"{op.opcode} splits {ctx.describe(x)} along the batch dimension",
                     "split along an inner axis")]
     return None
+
+
+@rule("TPU512", "split-outer-axis", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
+      status=TWO_D_OUTPUT, opcodes=("SPLIT", "SPLIT_V"))
+def split_outer_axis(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A SPLIT cuts a tensor of at most 3 dimensions along its first axis (of size > 1).
+
+    ## Why it matters
+    Compiler 16.0 left SPLIT int8[16, 14, 1] → 16 × [1, 14, 1] (axis 0) on the CPU with the status "For example,
+    a fully-connected or softmax layer with 2D output", in two models, while SPLITs along the channel axis of
+    4-D feature maps (YOLO, td_split_concat) and a one-piece SPLIT map. A PACK along the same axis maps
+    (TPU506 has the batch-dimension rule for 4-D tensors). Only compiler 16.0 was seen: on older compilers the
+    finding is heuristic.
+
+    ## How to fix
+    Split along the innermost axis (transpose or reshape so the pieces lie along the channels), or gather the
+    pieces with STRIDED_SLICE/SLICE ops.
+
+    ## Example
+    SPLIT(axis=0) of int8[16, 14, 1] into 16 pieces.
+
+    ## Sources
+    Corpus ext_redax_rf_gemm_16trees_split2d and ext_redax_rf_gemm_128trees_532ops (16.0 logs: SPLIT 2 "For
+    example, a fully-connected or softmax layer with 2D output"), COMPILER.md 9.
+    """
+    ts = ctx.tensors
+    position = 1 if op.opcode == "SPLIT" else 0
+    data = op.inputs[position] if len(op.inputs) > position else -1
+    if data < 0 or (op.opcode == "SPLIT_V" and len(op.inputs) < 3) or op.inputs[0] < 0:
+        return None
+    x = ts[data]
+    if not 2 <= len(x.shape) <= 3 or x.shape[0] <= 1 or len(op.outputs) < 2 or _split_axis(ctx, op) != 0:
+        return None
+    confidence, note = seen_only_on(ctx, ("16.0",))
+    return [Hit(f"{op.opcode} cuts {ctx.describe(x)} along axis 0 into {len(op.outputs)} pieces{note}",
+                "split along the innermost axis instead", confidence=confidence)]
 
 
 @_documented_rule("TPU507", "softmax-limits", opcodes=("SOFTMAX",),

@@ -57,12 +57,16 @@ def streamed_parameters(model: Model, memory: MemoryEstimate) -> list[Finding]:
     if memory.streamed_bytes:
         why = "read from the compiled package" if memory.source == "package" else (
             f"estimated, ±{memory.uncertainty_pct}%")
-        long_rows = [x for x in memory.streamed_layers if x.always_streamed and not x.constant]
+        long_rows = [x for x in memory.streamed_layers if x.always_streamed and not x.constant and not x.host_fed]
         constants = sum(x.bytes for x in memory.streamed_layers if x.constant)
         detail = (f"; {len(long_rows)} layer(s) with weight rows over {ROW_LIMIT} bytes are always streamed"
                   if long_rows else "")
         if constants:
             detail += f"; {size(constants)} of constant operands of elementwise ops are always streamed"
+        host_fed = sum(x.bytes for x in memory.streamed_layers if x.host_fed)
+        if host_fed:
+            detail += (f"; {size(host_fed)} of constants multiplied with a model input (FULLY_CONNECTED weights "
+                       "operand) are always streamed")
         out.append(Finding(
             "TPU810", "parameters-streamed", Severity.WARNING, Confidence.HEURISTIC if memory.source == "estimate"
             else Confidence.DOCUMENTED, Effect.NONE,
@@ -113,6 +117,7 @@ def apply_co_compile(results: Sequence[object], budget: int | None = None) -> li
     from dataclasses import replace
 
     from tpulint.analysis import ModelReport
+    from tpulint.cost import apply_overrides
     from tpulint.memory import co_compile
 
     reports = [r for r in results if isinstance(r, ModelReport) and r.memory is not None and not r.compiled]
@@ -124,7 +129,7 @@ def apply_co_compile(results: Sequence[object], budget: int | None = None) -> li
             out.append(r)
             continue
         assert isinstance(r, ModelReport)
-        extra = [replace(f, path=r.path) for f in co_compile_streamed(r.model, memory)
+        extra = [replace(f, path=r.path) for f in apply_overrides(co_compile_streamed(r.model, memory), r.config)
                  if r.config.enabled(f.code, r.path)]
         kept = [f for f in r.findings if not (extra and f.code == "TPU810")]  # the co-compiled view replaces it
         findings = tuple(sorted((*kept, *extra), key=Finding.sort_key))

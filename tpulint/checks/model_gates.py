@@ -19,12 +19,13 @@ def _release(r: tuple[int, int]) -> str:
 
 
 def _distinct_op_versions(ctx: ModelContext) -> Iterator[tuple[Graph, Operator, tuple[int, int] | None]]:
-    """(graph, first op, first TF release emitting it) for each distinct builtin (opcode, version) per subgraph."""
+    """(graph, first op, first TF release emitting it) for each distinct builtin (opcode, version) per subgraph,
+    except versions the profile has seen parsing."""
     for g in ctx.graphs:
         seen: set[tuple[str, int]] = set()
         for op in g.subgraph.operators:
             key = (op.opcode, op.version)
-            if key not in seen and op.opcode != "CUSTOM":
+            if key not in seen and op.opcode != "CUSTOM" and op.version > ctx.profile.parsed.get(op.opcode, 0):
                 seen.add(key)
                 yield g, op, ctx.profile.tf_release(op.opcode, op.version)
 
@@ -64,52 +65,121 @@ def op_version_unsupported(ctx: ModelContext) -> list[Hit]:
     return hits
 
 
+# Operands whose *values* decide the output shape, per TFLite kernel: when such an operand is not a constant, the
+# kernel's Prepare cannot size the output and marks it dynamic (SetTensorToDynamic). From the TFLite 2.5 kernels
+# (reshape, resize_*, pad, tile, broadcast_to, fill, slice, strided_slice, reduce, range, transpose, expand_dims,
+# split, split_v, transpose_conv, arg_min_max, one_hot, topk_v2, space/batch_to_*_nd, where, unique, NMS, segment ops).
+SHAPE_OPERANDS: dict[str, tuple[int, ...]] = {
+    "RESHAPE": (1,), "RESIZE_BILINEAR": (1,), "RESIZE_NEAREST_NEIGHBOR": (1,),
+    "PAD": (1,), "PADV2": (1,), "MIRROR_PAD": (1,), "TILE": (1,), "BROADCAST_TO": (1,), "FILL": (0,),
+    "SLICE": (1, 2), "STRIDED_SLICE": (1, 2, 3),
+    "MEAN": (1,), "SUM": (1,), "REDUCE_MAX": (1,), "REDUCE_MIN": (1,), "REDUCE_PROD": (1,), "REDUCE_ANY": (1,),
+    "RANGE": (0, 1, 2), "TRANSPOSE": (1,), "EXPAND_DIMS": (1,), "SPLIT": (0,), "SPLIT_V": (1, 2),
+    "TRANSPOSE_CONV": (0,), "ARG_MAX": (1,), "ARG_MIN": (1,), "ONE_HOT": (1,), "TOPK_V2": (1,),
+    "SPACE_TO_BATCH_ND": (1, 2), "BATCH_TO_SPACE_ND": (1, 2),
+    "WHERE": (0,), "UNIQUE": (0,), "NON_MAX_SUPPRESSION_V4": (2,), "NON_MAX_SUPPRESSION_V5": (2,),
+    "SEGMENT_SUM": (1,), "UNSORTED_SEGMENT_SUM": (2,), "UNSORTED_SEGMENT_MAX": (2,), "UNSORTED_SEGMENT_MIN": (2,),
+    "UNSORTED_SEGMENT_PROD": (2,), "SCATTER_ND": (2,),
+}
+ROLE = {"RESHAPE": "shape", "RESIZE_BILINEAR": "size", "RESIZE_NEAREST_NEIGHBOR": "size", "PAD": "paddings",
+        "PADV2": "paddings", "MIRROR_PAD": "paddings", "TILE": "multiples", "TRANSPOSE": "perm", "TOPK_V2": "k"}
+
+
+def value_shaped_operands(op: Operator, tensors) -> list[int]:
+    """The op's operands that decide its output shape by their values and are not constants."""
+    positions = SHAPE_OPERANDS.get(op.opcode, ())
+    return [op.inputs[p] for p in positions
+            if p < len(op.inputs) and op.inputs[p] >= 0 and not tensors[op.inputs[p]].data_size]
+
+
 @_gate("TPU002", "dynamic-shape", confidence=Confidence.OBSERVED)
 def dynamic_shape(ctx: ModelContext) -> list[Hit]:
-    """A tensor has a dynamic size (-1 in its shape or shape signature).
+    """A tensor is dynamic-sized: -1 in its stored shape, or an op's output shape computed from run-time values.
 
     ## Why it matters
-    The Edge TPU delegate supports only static-sized tensors. Compiler 16.0 stops before partitioning:
+    The compiler first loads the model into a TFLite interpreter, and the Edge TPU delegate supports only
+    static-sized tensors. A tensor is dynamic-sized when its stored `shape` has a -1, or when an op's output
+    shape depends on the *values* of an operand that is not a constant — a RESHAPE whose shape comes from
+    SHAPE → STRIDED_SLICE → PACK, a computed resize size, paddings, multiples, slice bounds, reduction axes:
+    the kernel then cannot size its output before running. Compilation stops before partitioning:
     `Attempting to use a delegate that only supports static-sized tensors with a graph that has dynamic-sized
-    tensors` / "Model failed in Tflite interpreter". A -1 in the stored shape itself is dynamic for every
-    compiler; a -1 only in `shape_signature` (a Keras batch dimension) was accepted by compiler 15.0, so on
-    profiles before 16.0 only the stored shape is checked.
+    tensors` / "Model failed in Tflite interpreter". A -1 only in `shape_signature` (the dynamic batch of
+    Keras exports) is not dynamic here: the interpreter allocates every tensor from `shape` (TPU010).
 
     ## How to fix
-    Give the model a fixed input shape before converting, e.g. `tf.keras.Input(shape=..., batch_size=1)` or a
-    concrete function with batch 1, then convert again.
+    Make the shape operand a constant: give the model a fixed input size and export so the converter folds the
+    shape arithmetic (e.g. `tf.reshape(x, [1, 49, 64])` instead of `tf.reshape(x, [tf.shape(x)[0], 49, 64])`,
+    `keras.Input(batch_size=1)`), then convert again.
 
     ## Example
-    Input `serving_default_input:0` with shape_signature [-1, 224, 224, 3].
+    SHAPE(x) → STRIDED_SLICE → PACK → RESHAPE(x, shape): the RESHAPE output is dynamic-sized.
 
     ## Sources
-    #829, #831 (16.0, COMPILER.md 2.3); corpus ext_nrf20_mnist4/7/9 and ext_franco_mnist_dense (15.0) compiled
-    with a -1 batch in shape_signature.
+    #829, #831 (16.0), TF#51467, TF#57905 (COMPILER.md 2.3); TFLite kernels' Prepare (SetTensorToDynamic).
+    Corpus: compiler 16.0 logs of models with a -1 batch in shape_signature compiled
+    (ext_jeonghwasik_lenet_float_io_dynbatch, ext_anggadharma_mnv1_keras_sigmoid_dynbatch), as did 15.0
+    (ext_nrf20_mnist4/7/9, ext_franco_mnist_dense) and older compilers (ext_pinebook_lenet_*,
+    ext_masterbaiter_yamnet_spectro_int8io_dynbatch).
     """
-    strict = ctx.profile.shape_signature == "reject"
     hits: list[Hit] = []
     for g in ctx.graphs:
         sg = g.subgraph
         tensors = sg.tensors
-
-        dyn = {i for i, t in enumerate(tensors) if (t.shape and min(t.shape) < 0)
-               or (strict and t.shape_signature and min(t.shape_signature) < 0)}
-        if not dyn:
-            continue
-        dynamic = dyn.__contains__
-
-        for i in sg.inputs:  # the roots: graph inputs
-            if dynamic(i):
-                hits.append(Hit(f"input {tensors[i].name!r} has dynamic shape "
-                                f"{list(tensors[i].shape_signature or tensors[i].shape)}",
+        stored = {i for i, t in enumerate(tensors) if t.shape and min(t.shape) < 0}
+        for i in sg.inputs:
+            if i in stored:
+                hits.append(Hit(f"input {tensors[i].name!r} has dynamic stored shape {list(tensors[i].shape)}",
                                 "fix the input shape (batch 1) before converting", subgraph=sg.index, tensor=i))
-        for op in sg.operators:  # ops that make a dynamic tensor from static ones
-            outs = [i for i in op.outputs if dynamic(i)]
-            if outs and not any(dynamic(i) for i in op.inputs if i >= 0):
-                t = tensors[outs[0]]
-                hits.append(Hit(f"{op.name} output {t.name!r} has dynamic shape {list(t.shape_signature or t.shape)}",
+        for op in sg.operators:
+            computed = value_shaped_operands(op, tensors)
+            if computed:
+                t = tensors[computed[0]]
+                role = ROLE.get(op.opcode, "shape operand")
+                hits.append(Hit(f"{op.name} takes its {role} from {t.name!r}, which is computed at run time: its "
+                                f"output {tensors[op.outputs[0]].name!r} is dynamic-sized" if op.outputs else
+                                f"{op.name} takes its {role} from {t.name!r}, which is computed at run time",
+                                f"make {t.name!r} a constant (fixed input size, constant {role})",
+                                op=op, subgraph=sg.index, tensor=computed[0]))
+            elif any(i in stored for i in op.outputs) and not any(i in stored for i in op.inputs if i >= 0):
+                t = tensors[next(i for i in op.outputs if i in stored)]
+                hits.append(Hit(f"{op.name} output {t.name!r} has dynamic stored shape {list(t.shape)}",
                                 "make the op's output size static (constant shape inputs, fixed input size)",
-                                op=op, subgraph=sg.index, tensor=outs[0]))
+                                op=op, subgraph=sg.index, tensor=t.index))
+    return hits
+
+
+@rule("TPU010", "dynamic-batch-signature", severity=Severity.INFO, confidence=Confidence.OBSERVED,
+      effect=Effect.NONE, scope="model")
+def dynamic_batch_signature(ctx: ModelContext) -> list[Hit]:
+    """An input has -1 in its `shape_signature` only (a dynamic batch): the compiler uses the stored shape.
+
+    ## Why it matters
+    Keras/TF2 exports record the batch dimension as -1 in `shape_signature` while the stored `shape` says 1.
+    The compiler's TFLite interpreter allocates tensors from `shape`, so the model compiles as usual (compiler
+    16.0, 15.0 and older: corpus cases below); the compiled file drops the signature, and the Edge TPU runs
+    batch 1 only. Feeding another batch size to the compiled model fails at run time.
+
+    ## How to fix
+    Nothing is needed to compile. To make the batch explicit, export with `keras.Input(..., batch_size=1)`.
+
+    ## Example
+    Input `serving_default_input_1:0` with shape [1, 28, 28, 1] and shape_signature [-1, 28, 28, 1].
+
+    ## Sources
+    COMPILER.md 2.3 (corrected 2026-12-01); corpus ext_jeonghwasik_lenet_float_io_dynbatch,
+    ext_anggadharma_mnv1_keras_sigmoid_dynbatch (16.0 logs), ext_nrf20_mnist4 (15.0),
+    ext_pinebook_lenet_uint8_io_dynbatch, ext_masterbaiter_yamnet_spectro_int8io_dynbatch.
+    """
+    hits: list[Hit] = []
+    for g in ctx.graphs:
+        sg = g.subgraph
+        for i in sg.inputs:
+            t = sg.tensors[i]
+            if t.shape_signature and min(t.shape_signature) < 0 and t.shape and min(t.shape) >= 0:
+                hits.append(Hit(f"input {t.name!r} has shape_signature {list(t.shape_signature)}; the compiler "
+                                f"compiles shape {list(t.shape)} and the Edge TPU runs only that batch size",
+                                "export with a fixed batch size (keras.Input(batch_size=1)) to make it explicit",
+                                subgraph=sg.index, tensor=i))
     return hits
 
 

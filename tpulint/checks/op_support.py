@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies
+from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies, seen_only_on
 from tpulint.config import DEFAULT_COMPILER
-from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, Confidence, Effect, Severity
+from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, VERSION_NOT_SUPPORTED, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.profile import load_profile
 from tpulint.registry import rule
@@ -39,8 +39,8 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
 
     ## How to fix
     Replace the op with supported ones (e.g. LEAKY_RELU → PRELU or MAXIMUM(x, αx); HARD_SWISH → the
-    "minimalistic" model variant), move it after the last op you need on the Edge TPU, or cut the model before
-    it with `edgetpu_compiler -i`.
+    "minimalistic" model variant), or move it after the last op you need on the Edge TPU. (`edgetpu_compiler -i`
+    only ends the Edge TPU part in front of it, which the compiler does anyway: a clean split, not a fix.)
 
     ## Example
     A FLOOR between two convolutions splits the model: the convolutions after it stay on the CPU.
@@ -57,7 +57,8 @@ def unsupported_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if code in latest.ops and profile.compiler != latest.compiler:
         fix = f"compile with compiler {latest.compiler} (--compiler {latest.compiler}), which maps {code}"
     else:
-        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or cut the model before it (edgetpu_compiler -i)")
+        fix = _REPLACEMENTS.get(code, "replace it with supported ops, or move it after the ops that should run on the "
+                                      "Edge TPU")
     return [Hit(f"{code} is not supported by Edge TPU compiler {profile.compiler}", fix)]
 
 
@@ -90,6 +91,41 @@ def op_needs_newer_runtime(ctx: Context, op: Operator) -> list[Hit] | None:
                 f"target runtime {spec.min_runtime} or later (--min-runtime {spec.min_runtime})")]
 
 
+@rule("TPU105", "op-version-not-mapped", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
+      status=VERSION_NOT_SUPPORTED)
+@applies(lambda ctx, code: code in ctx.profile.ops and ctx.profile.ops[code].max_version is not None)
+def op_version_not_mapped(ctx: Context, op: Operator) -> list[Hit] | None:
+    """The operator's version parses but is newer than the versions compiler {compiler} maps.
+
+    ## Why it matters
+    The compiler's parser knows more op versions than its mapper: such an op stays on the CPU, and every op
+    that depends on it is cut off the Edge TPU subgraph. Ultralytics' YOLOv10n export has ADD at version 4: every
+    ADD stays on the CPU and the first one ends the Edge TPU segment after 19 ops, while the same pipeline's
+    YOLOv8n/YOLOv5nu exports with ADD version 2 map. No log of that compile exists, so the status line is
+    tpulint's guess ("Operation version not supported", seen for RESIZE_* versions on 14.1/15.0).
+
+    ## How to fix
+    Convert with the TensorFlow version whose converter emits the older op version (the other exports of the
+    same repository, with ADD v2), or replace the op.
+
+    ## Example
+    ADD version 4 (int8) in a TF 2.x export.
+
+    ## Sources
+    Corpus ext_edward_yolov10n_192_attention against ext_edward_yolov8n_224_int8, ext_edward_yolov5nu_352_int8
+    (same repository and commit); rules/*.toml `ops.*.max_version`.
+    """
+    spec = ctx.profile.ops.get(op.opcode)
+    if spec is None or spec.max_version is None or op.version <= spec.max_version:
+        return None
+    if any(t.dtype not in ctx.profile.dtypes for t in ctx.activations(op)):
+        return None  # e.g. ADD v4 on int64 (corpus ext_redax_rf_treetraversal_gather_19seg): TPU200 says why
+    confidence, note = seen_only_on(ctx, ("16.0",))
+    return [Hit(f"{op.opcode} version {op.version} parses but compiler {ctx.profile.compiler} maps only versions up "
+                f"to {spec.max_version}{note}", f"convert so {op.opcode} is emitted at version {spec.max_version} "
+                "or older", confidence=confidence)]
+
+
 @rule("TPU102", "custom-op", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
       status=UNSUPPORTED_DATA_TYPE, opcodes=("CUSTOM",))
 def custom_op(ctx: Context, op: Operator) -> list[Hit] | None:
@@ -114,7 +150,8 @@ def custom_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if op.is_edgetpu:
         return None
     return [Hit(f"custom op {op.custom_code or '(unnamed)'!r} runs on the CPU",
-                "keep custom ops after the last op that should run on the Edge TPU")]
+                "none needed at the end of the model (post-processing costs only CPU time); before ops that should "
+                "run on the Edge TPU, replace it with builtin ops")]
 
 
 @rule("TPU103", "undocumented-op-may-map", severity=Severity.WARNING, confidence=Confidence.OBSERVED,

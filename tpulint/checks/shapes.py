@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tpulint.checks._base import F_RANK, Context, Hit, needs
-from tpulint.findings import UNSUPPORTED_RANK, Confidence, Effect, Severity
+from tpulint.findings import UNSPECIFIED_LIMITATION, UNSUPPORTED_RANK, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
 
@@ -93,3 +93,34 @@ def batch_size(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     t = ctx.tensors[i]
     return [Hit(f"{ctx.describe(t)} has batch size {t.shape[0]}", "convert the model with batch size 1", tensor=i)]
+
+
+@rule("TPU302", "shapeless-activation", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
+      effect=Effect.CPU, status=UNSPECIFIED_LIMITATION)
+def shapeless_activation(ctx: Context, op: Operator) -> list[Hit] | None:
+    """An op reads or writes an activation with no dimensions (a scalar, or an output left unsized).
+
+    ## Why it matters
+    The Edge TPU lays tensors out as y × x × z. In the corpus, the only ops on rank-0 activations are the
+    QUANTIZE ops after SSD's TFLite_Detection_PostProcess, whose outputs the converter leaves unsized: compiler
+    16.0 logs each of them "Operation is otherwise supported, but not mapped due to some unspecified
+    limitation" — even the int8 → uint8 ones that map everywhere else — not "More than one subgraph". No op on a
+    rank-0 activation was seen mapped; all of these came after a CPU op, so whether such an op would map in
+    the Edge TPU segment is not known, hence the heuristic confidence.
+
+    ## How to fix
+    Keep scalar arithmetic in post-processing, or give the tensor a shape ([1] instead of a scalar).
+
+    ## Example
+    QUANTIZE int8[] → uint8[] of the detection count after TFLite_Detection_PostProcess.
+
+    ## Sources
+    Corpus ext_clsandoval_tf2_ssd_fpnlite_pack_rank6 (16.0 log: QUANTIZE 8 "otherwise supported"), COMPILER.md
+    3.2.5.
+    """
+    ts = ctx.tensors
+    for i in (*op.inputs, *op.outputs):
+        if i >= 0 and not ts[i].data_size and not ts[i].shape:
+            return [Hit(f"{ctx.describe(ts[i])} has no dimensions", "give the tensor a shape, or keep this op on "
+                        "the CPU after the Edge TPU part", tensor=i)]
+    return None

@@ -13,6 +13,38 @@ _heuristic_rule = partial(rule, severity=Severity.WARNING, confidence=Confidence
                   status=UNSPECIFIED_LIMITATION)
 
 
+def input_elements(ctx: Context, op: Operator) -> int:
+    return elements(ctx.tensors[op.inputs[0]].shape)
+
+
+def output_elements(ctx: Context, op: Operator) -> int:
+    return elements(ctx.tensors[op.outputs[0]].shape)
+
+
+def longest_row(ctx: Context, op: Operator) -> int:
+    """The most elements in the two innermost dimensions of any activation the op reads or writes."""
+    rows, ts = ctx.rows, ctx.tensors
+    return max([rows[i] for i in op.inputs if i >= 0 and not ts[i].data_size] + [rows[i] for i in op.outputs],
+               default=0)
+
+
+def reduced_elements(ctx: Context, op: Operator) -> int | None:
+    """Values a MEAN averages into each output value."""
+    axes = reduced_axes(ctx, op)
+    if not axes:
+        return None
+    x = ctx.tensors[op.inputs[0]]
+    n = 1
+    for a in axes:
+        n *= max(x.shape[a], 1)
+    return n
+
+
+def output_units(ctx: Context, op: Operator) -> int:
+    out = ctx.tensors[op.outputs[0]]
+    return out.shape[-1] if out.shape else 1
+
+
 @_heuristic_rule("TPU600", "large-tensor-row", limits=("tensor_row_max_elements",))
 @needs(F_ROW)
 def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
@@ -22,16 +54,15 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
     Detection heads flatten feature maps into long rows ([1, 144, 8400], [1, 25200, 85]); the compiler refuses
     ops on them with "Operation is otherwise supported, but not mapped due to some unspecified limitation"
     while the same ops on feature maps of many more elements ([1, 80, 80, 144]) map. Across the corpus the
-    deciding quantity is the size of the two innermost dimensions: every op whose largest row is at most
-    176,400 elements mapped (SSD's [1, 1917, 91] CONCATENATION and LOGISTIC, YOLOv8n@320's [1, 80, 2100]
-    LOGISTIC/QUANTIZE), every op with a row of 230,400 or more did not (CONCATENATION, STRIDED_SLICE,
-    LOGISTIC, QUANTIZE, RESHAPE in YOLOv5n@640, YOLOv8n@320/640). The threshold ({tensor_row_max_elements})
-    lies between the two; EfficientDet-Lite's final LOGISTIC on 1×20736×90 (#490) fits it. A model with a
-    mapped op whose row lies between 176,400 and 230,400, or a refused one below, would settle it.
+    deciding quantity is the size of the two innermost dimensions: the longest row seen mapped is SSD's
+    [1, 1917, 91] (174,447: CONCATENATION and LOGISTIC), the shortest refused one that no other limit explains
+    is YOLOv5n@640's RESHAPE to [1, 4800, 85] (408,000). `bench/fit.py` places the threshold
+    ({tensor_row_max_elements}) at the geometric mean of the two; EfficientDet-Lite's final LOGISTIC on
+    1×20736×90 (#490) fits it. A mapped op with a row between the two, or a refused one below, would settle it.
 
     ## How to fix
-    End the Edge TPU part before the head's flatten/concat (`edgetpu_compiler -i` on the last feature maps) and
-    run the decoding on the CPU, or use a smaller input size (YOLOv8n@160 maps completely).
+    Use a smaller input size (YOLOv8n@160 maps completely), or export the model without the head's
+    flatten/concat and decoding and run those on the CPU.
 
     ## Example
     CONCATENATION of [1, 144, 6400], [1, 144, 1600], [1, 144, 400] into [1, 144, 8400].
@@ -54,7 +85,7 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     t = ts[worst]
     return [Hit(f"{ctx.describe(t)}: its two innermost dimensions hold {rows[worst]:,} elements (> {limit:,})",
-                "end the Edge TPU part before this op (edgetpu_compiler -i) or use a smaller input size")]
+                "use a smaller input size, or export without the detection decode and run it on the CPU")]
 
 
 @_heuristic_rule("TPU601", "large-transpose", opcodes=("TRANSPOSE",), limits=("transpose_max_elements",))
@@ -62,11 +93,11 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     """A TRANSPOSE moves more than {transpose_max_elements} elements.
 
     ## Why it matters
-    Compiler 16.0 maps TRANSPOSE, but not large ones: in the YOLOv8 heads the NHWC→NCHW transpose maps at
-    20×20 (57,600 elements, and 26,000/28,000 in the custom YOLOv8 models) and is refused at 40×40 (104,000 and
-    more) and 80×80, as is the [1, 4, 16, 2100] box transpose (134,400). The threshold
-    ({transpose_max_elements}) lies between 57,600 and 104,000; a mapped transpose in that range, or a refused
-    smaller one, would settle it. Large transposes near the input (#433) are refused the same way.
+    Compiler 16.0 maps TRANSPOSE, but not large ones: in the YOLO heads the NHWC→NCHW transpose maps up to
+    22×22×144 (69,696 elements, YOLOv5nu@352) and is refused at 40×40×65 (104,000, a custom YOLOv8) and larger,
+    as is the [1, 4, 16, 2100] box transpose (134,400). `bench/fit.py` places the threshold
+    ({transpose_max_elements}) at the geometric mean of 69,696 and 104,000; a mapped transpose in that range, or
+    a refused smaller one, would settle it. Large transposes near the input (#433) are refused the same way.
 
     ## How to fix
     Avoid layout transposes on large feature maps (export in NHWC), or cut the model before them.
@@ -75,12 +106,12 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     TRANSPOSE int8[1, 40, 40, 144] → [1, 144, 40, 40].
 
     ## Sources
-    Corpus ext_yolov8n_goalbuddy, ext_yolov8n_nerbivol, ext_yolov8_best_ddu, ext_yolov8_best_smart_parking;
-    #433; log_hatef2003_model_int8_transpose_break.
+    Corpus ext_edward_yolov5nu_352_int8, ext_edward_yolov8n_224_int8, ext_yolov8n_goalbuddy, ext_yolov8n_nerbivol,
+    ext_yolov8_best_ddu, ext_yolov8_best_smart_parking; #433; log_hatef2003_model_int8_transpose_break.
     """
     limit = ctx.profile.limits["transpose_max_elements"]
     x = ctx.tensors[op.inputs[0]]
-    n = elements(x.shape)
+    n = input_elements(ctx, op)
     if n <= limit:
         return None
     return [Hit(f"TRANSPOSE of {ctx.describe(x)} moves {n:,} elements (> {limit:,})",
@@ -94,8 +125,8 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     ## Why it matters
     The table warns "certain reshapes might not be mapped for large tensor sizes". In YOLOv5n@640 the
     [1, 80, 80, 255] → [1, 6400, 3, 85] reshape (1,632,000 elements) is refused although its rows are short,
-    while [1, 40, 40, 255] → [1, 1600, 3, 85] (408,000) maps. The threshold ({reshape_max_elements}) lies
-    between the two (long rows are covered by TPU600).
+    while [1, 40, 40, 255] → [1, 1600, 3, 85] (408,000) maps. `bench/fit.py` places the threshold
+    ({reshape_max_elements}) at the geometric mean of the two (long rows are covered by TPU600).
 
     ## How to fix
     Cut the model before the detection head's reshapes, or use a smaller input size.
@@ -108,11 +139,11 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     """
     limit = ctx.profile.limits["reshape_max_elements"]
     x = ctx.tensors[op.inputs[0]]
-    n = elements(x.shape)
+    n = input_elements(ctx, op)
     if n <= limit:
         return None
     return [Hit(f"RESHAPE of {ctx.describe(x)} ({n:,} elements, > {limit:,})",
-                "cut the model before this reshape, or use a smaller input size")]
+                "use a smaller input size, or export without the detection decode and run it on the CPU")]
 
 
 @_heuristic_rule("TPU603", "large-resize-bilinear", opcodes=("RESIZE_BILINEAR",),
@@ -153,6 +184,36 @@ def large_resize_bilinear(ctx: Context, op: Operator) -> list[Hit] | None:
     return None
 
 
+@_heuristic_rule("TPU606", "large-resize-nearest", opcodes=("RESIZE_NEAREST_NEIGHBOR",),
+                 limits=("resize_nearest_max_output_elements",))
+def large_resize_nearest(ctx: Context, op: Operator) -> list[Hit] | None:
+    """A RESIZE_NEAREST_NEIGHBOR outputs more than {resize_nearest_max_output_elements} elements.
+
+    ## Why it matters
+    The table gives nearest-neighbour resizes the same note as bilinear ones ("depending on input/output size,
+    this operation might not be mapped"). In an AdaIN decoder three identical 2× upsamplings map at
+    1×64×64×256 and 1×128×128×128 (2,097,152 elements) and the last one, to 1×256×256×64 (4,194,304), stays on
+    the CPU with everything after it. The threshold ({resize_nearest_max_output_elements}) lies between the
+    two; a mapped resize in between, or a refused smaller one, would settle it.
+
+    ## How to fix
+    Do the last, largest upsampling on the CPU (cut the model before it), or upsample fewer channels.
+
+    ## Example
+    RESIZE_NEAREST_NEIGHBOR int8[1, 128, 128, 64] → [1, 256, 256, 64].
+
+    ## Sources
+    Corpus ext_mistake_adain_decoder_resize256_cpu (COMPILER.md 9); coral.ai table ResizeNearestNeighbor row.
+    """
+    out = ctx.tensors[op.outputs[0]]
+    n = output_elements(ctx, op)
+    limit = ctx.profile.limits["resize_nearest_max_output_elements"]
+    if n <= limit:
+        return None
+    return [Hit(f"RESIZE_NEAREST_NEIGHBOR output {ctx.describe(out)} has {n:,} elements (> {limit:,})",
+                "do the largest upsampling on the CPU, or upsample fewer channels")]
+
+
 @_heuristic_rule("TPU604", "large-mean", opcodes=("MEAN",), limits=("mean_max_reduced_elements",))
 def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
     """A MEAN averages more than {mean_max_reduced_elements} elements into each output value.
@@ -173,11 +234,9 @@ def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
     """
     x = ctx.tensors[op.inputs[0]]
     axes = reduced_axes(ctx, op)
-    if not axes:
+    n = reduced_elements(ctx, op)
+    if n is None:
         return None
-    n = 1
-    for a in axes:
-        n *= max(x.shape[a], 1)
     limit = ctx.profile.limits["mean_max_reduced_elements"]
     if n <= limit:
         return None
@@ -205,10 +264,22 @@ def large_fully_connected(ctx: Context, op: Operator) -> list[Hit] | None:
     ## Sources
     LIBCORAL-CHANGES (split_fc), LibrEdgeTPU hardware analysis, #663 (COMPILER.md 1.5).
     """
-    out = ctx.tensors[op.outputs[0]]
-    units = out.shape[-1] if out.shape else 1
+    units = output_units(ctx, op)
     limit = ctx.profile.limits["fully_connected_max_units"]
     if units <= limit:
         return None
     return [Hit(f"FULLY_CONNECTED with {units:,} output units (> {limit:,})",
                 "split the layer (libcoral split_fc) or run it on the CPU")]
+
+
+# What each fitted limit bounds, measured the way its rule measures it: limit -> (opcodes or None = every op, measure).
+# bench/fit.py re-fits the limits from the corpus with these (COMPILER.md evidence, leave-one-repository-out).
+MEASURES = {
+    "tensor_row_max_elements": (None, longest_row),
+    "transpose_max_elements": (frozenset({"TRANSPOSE"}), input_elements),
+    "reshape_max_elements": (frozenset({"RESHAPE"}), input_elements),
+    "resize_bilinear_max_output_elements": (frozenset({"RESIZE_BILINEAR"}), output_elements),
+    "resize_nearest_max_output_elements": (frozenset({"RESIZE_NEAREST_NEIGHBOR"}), output_elements),
+    "mean_max_reduced_elements": (frozenset({"MEAN"}), reduced_elements),
+    "fully_connected_max_units": (frozenset({"FULLY_CONNECTED"}), output_units),
+}

@@ -31,6 +31,20 @@ class RenderOptions:
     root: str | None = None  # repository root that SARIF/GitHub paths are made relative to
 
 
+# Formats whose lines may start with a name or a path, and how they escape a character: a workflow command in
+# a name must not reach the start of a line (JSON-based formats quote every string; `github` escapes its data).
+_COMMAND_ESCAPES = {
+    "concise": {":": "\\x3a", "#": "\\x23"}, "full": {":": "\\x3a", "#": "\\x23"},
+    "markdown": {":": "&#58;", "#": "&#35;"}, "html": {":": "&#58;", "#": "&#35;"},
+}
+
+
 def render(doc: dict[str, Any], options: RenderOptions) -> str:
     module = importlib.import_module(f"tpulint.render.{FORMATS[options.format]}")
-    return module.render(doc, options)  # type: ignore[no-any-return]
+    text: str = module.render(doc, options)
+    escapes = _COMMAND_ESCAPES.get(options.format)
+    if escapes is not None:
+        from tpulint.render.escape import no_workflow_commands
+
+        text = no_workflow_commands(text, escapes)
+    return text

@@ -5,16 +5,55 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from tpulint.compiled import compiler_version_text
 from tpulint.units import size
+
+EDGETPU_OP = "edgetpu-custom-op"  # the custom code of the ops a compiled model runs on the Edge TPU
 
 # Optional per-model panels the report may carry (dicts filled by the compiled-model and memory analyses).
 PANELS = (("compiled_info", "Compiled model"), ("memory", "On-chip memory"))
 
 
+def op_counts(m: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(Edge TPU ops, CPU ops, ops) counted in source ops: for a compiled model those of its source model, or
+    None without it (an edgetpu-custom-op holds many ops: counting it as one would understate the Edge TPU part)."""
+    if m["error"] is not None:
+        return None
+    if m.get("compiled"):
+        source = (m.get("compiled_info") or {}).get("source")
+        return (source["tpu_ops"], source["cpu_ops"], source["ops"]) if source else None
+    s = m["summary"]
+    return s["tpu_ops"], s["cpu_ops"], s["ops"]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def compiled_verdict(m: dict[str, Any]) -> str:
+    """What a compiled file holds, in its own terms: custom ops and the source ops in them, CPU ops, runtime."""
+    info = m.get("compiled_info") or {}
+    custom = info.get("edgetpu_subgraphs", m["summary"]["tpu_subgraphs"])
+    cpu = info.get("cpu_ops", m["summary"]["cpu_ops"])
+    source = info.get("source")
+    head = f"compiled: {_plural(custom, 'Edge TPU custom op')}"
+    if source:
+        head += f" holding {source['tpu_ops']} of the source model's {source['ops']} ops"
+    head += f", {_plural(cpu, 'op')} on the CPU"
+    runtime = info.get("min_runtime_version")
+    if runtime is not None:
+        head += f"; needs Edge TPU runtime {runtime} or newer"
+    if not source:
+        head += " (source ops per custom op: give the uncompiled model with --source)"
+    return head
+
+
 def verdict(m: dict[str, Any]) -> str:
-    """One line saying what the compiler will do with the model."""
+    """One line saying what the compiler will do with the model (or, for a compiled model, what it did)."""
     if m["error"] is not None:
         return f"not analysed: {m['error']['message']}"
+    if m.get("compiled"):
+        return compiled_verdict(m)
     s = m["summary"]
     if not m["compilable"]:
         head = "will NOT compile"
@@ -26,6 +65,17 @@ def verdict(m: dict[str, Any]) -> str:
         head = "partially mapped"
     return (f"{s['tpu_ops']}/{s['ops']} ops on the Edge TPU, {s['cpu_ops']} on the CPU, "
             f"{s['tpu_subgraphs']} Edge TPU subgraph{'' if s['tpu_subgraphs'] == 1 else 's'}; {head}")
+
+
+def suggestion_heads(advice: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("1. +24 ops:", suggestion) for the ranked fixes; ("-", suggestion) for a split that is not a fix."""
+    rank = 0
+    for s in advice:
+        if s["gain"] > 0:
+            rank += 1
+            yield f"{rank}. +{s['gain']} op{'s' if s['gain'] != 1 else ''}:", s
+        else:
+            yield "-", s
 
 
 _WORDS = {"edgetpu": "Edge TPU", "cpu": "CPU", "tpu": "TPU", "pct": "%", "id": "ID", "ids": "IDs"}
@@ -74,8 +124,39 @@ def panels(m: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     for key, title in PANELS:
         data = m.get(key)
         if data:
-            out.append((title, list(memory_rows(data) if key == "memory" else panel_rows(data))))
+            out.append((title, list(memory_rows(data) if key == "memory" else compiled_rows(data))))
     return out
+
+
+# Package generation (its min_runtime_version) -> the compilers seen writing it in the real-compiler corpus.
+_GENERATION_SEEN = {12: "compilers 2.0, 2.1 and 15.0", 14: "compiler 16.0 (its default -m 14)"}
+
+
+def compiled_rows(info: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The compiled model in its own terms: custom ops (and what each holds), CPU ops, runtime, generation."""
+    source = info.get("source")
+    per = (source or {}).get("per_edgetpu_op")
+    for n, op in enumerate(info.get("edgetpu_ops") or [], 1):
+        kinds = op.get("executable_types") or []
+        text = f"op {op['op']}: {_plural(len(kinds), 'executable')} ({', '.join(kinds) or '-'})"
+        if per is not None and n <= len(per):
+            text += f", {_plural(per[n - 1], 'source op')}"
+        if op.get("problem"):
+            text += f"; cannot be read: {op['problem']}"
+        yield f"Edge TPU custom op {n}", text
+    yield "CPU ops", str(info.get("cpu_ops", 0))
+    if source:
+        yield "Source model", (f"{source['path']}: {source['tpu_ops']}/{source['ops']} ops on the Edge TPU, "
+                               f"{source['cpu_ops']} on the CPU (mapped by {source['method']})")
+    runtime = info.get("min_runtime_version")
+    if runtime is not None:
+        seen = _GENERATION_SEEN.get(runtime)
+        yield "Minimum runtime", str(runtime)
+        yield "Package generation", f"runtime {runtime}" + (f", as written by {seen}" if seen else "")
+    version = info.get("compiler_version")
+    yield "Compiler version", compiler_version_text(version if isinstance(version, list) else [version])
+    skip = {"edgetpu_subgraphs", "cpu_ops", "min_runtime_version", "compiler_version", "edgetpu_ops", "source"}
+    yield from panel_rows({k: v for k, v in info.items() if k not in skip and not (k == "problems" and not v)})
 
 
 def memory_rows(mem: dict[str, Any]) -> Iterator[tuple[str, str]]:

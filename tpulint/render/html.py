@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from tpulint.render.escape import terminal_safe
-from tpulint.render.fields import panels, size, verdict
+from tpulint.render.fields import op_counts, panels, size, verdict
 from tpulint.render.layout import NODE_H, NODE_W, layout
 
 # Graphs larger than this are not drawn: the table still lists every op, and the page stays a few MB at most.
@@ -51,6 +51,7 @@ def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
     if m["error"] is None and len(m["ops"]) <= MAX_DRAWN_OPS:
         for sg in sorted({op["subgraph"] for op in m["ops"]}):
             graphs.append(layout([op for op in m["ops"] if op["subgraph"] == sg], m["blockers"]))
+    counts = op_counts(m)
     state = ("error" if m["error"] is not None or not m["compilable"] or (s["ops"] and not s["tpu_ops"])
              else "ok" if s["cpu_ops"] == 0 else "partial")
     return {
@@ -58,7 +59,8 @@ def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
         "m": m,
         "verdict": verdict(m),
         "state": state,
-        "tpu_pct": round(100 * s["tpu_ops"] / s["ops"], 1) if s["ops"] else 0.0,
+        "counts": counts,  # (Edge TPU, CPU, all) in source ops; None for a compiled model without its source
+        "tpu_pct": round(100 * counts[0] / counts[2], 1) if counts and counts[2] else None,
         "graphs": graphs,
         "too_big": m["error"] is None and len(m["ops"]) > MAX_DRAWN_OPS,
         "panels": panels(m),

@@ -8,7 +8,7 @@ from typing import Any
 from tpulint.render.actual import WHERE, agreement, ambiguous_groups, evidence, index_list, mismatch_text, op_cell
 from tpulint.render.actual import total_value
 from tpulint.render.escape import markdown_text as md
-from tpulint.render.fields import panels, verdict
+from tpulint.render.fields import op_counts, panels, suggestion_heads, verdict
 
 # GitHub rejects a step summary over 1 MiB; stay clearly below it.
 LIMIT = 1024 * 1024 - 16 * 1024
@@ -36,14 +36,21 @@ def report(doc: dict[str, Any]) -> str:
     ok = [m for m in models if m["error"] is None]
     out = ["# tpulint: Edge TPU placement", ""]
     t = doc["target"]
+    counted = [c for c in map(op_counts, ok) if c is not None]
+    uncounted = len(ok) - len(counted)
     out.append(f"Compiler {md(str(t['compiler']))}, runtime ≥ {t['min_runtime']}, "
                f"{len(models)} model{'s' if len(models) != 1 else ''}, "
-               f"{sum(m['summary']['tpu_ops'] for m in ok)}/{sum(m['summary']['ops'] for m in ok)} ops on the Edge TPU.")
+               f"{sum(c[0] for c in counted)}/{sum(c[2] for c in counted)} ops on the Edge TPU"
+               + (f" (not counting {uncounted} compiled model{'s' if uncounted != 1 else ''} without "
+                  "its source)." if uncounted else "."))
     out += ["", "| Model | Verdict | Edge TPU ops | CPU ops | Errors | Warnings |", "| --- | --- | ---: | ---: | ---: | ---: |"]
     for m in models:
         sev = Counter(f["severity"] for f in m["findings"])
         mark = "❌" if m["error"] or not m["compilable"] else "✅" if m["summary"]["cpu_ops"] == 0 else "⚠️"
-        out.append(f"| {md(m['path'])} | {mark} {md(verdict(m))} | {m['summary']['tpu_ops']} | "
+        counts = op_counts(m)
+        tpu = str(counts[0]) if counts else (f"{m['summary']['tpu_subgraphs']} custom op(s)" if m["compiled"]
+                                             else "0")
+        out.append(f"| {md(m['path'])} | {mark} {md(verdict(m))} | {tpu} | "
                    f"{m['summary']['cpu_ops']} | {sev['error']} | {sev['warning']} |")
     for m in models:
         out += ["", f"## {md(m['path'])}", "", f"**{md(verdict(m))}**"]
@@ -55,11 +62,13 @@ def report(doc: dict[str, Any]) -> str:
 
 def _model(m: dict[str, Any], rules: dict[str, Any]) -> list[str]:
     out: list[str] = []
-    if m["blockers"]:
-        out += ["", "### Blocking ops", "", "| Rank | Op | Regained if fixed | Cut with |", "| ---: | --- | ---: | --- |"]
-        for rank, b in enumerate(m["blockers"], 1):
-            cmd = f"<code>{md(b['compiler_command'])}</code>" if b["compiler_command"] else "-"
-            out.append(f"| {rank} | op {b['op']} {md(b['opcode'])} | +{b['regained']} | {cmd} |")
+    if m.get("advice"):
+        out += ["", "### Suggestions (each checked by re-running the partition)", "",
+                "| Rank | Edge TPU ops | Change | Command |", "| --- | ---: | --- | --- |"]
+        for head, sug in suggestion_heads(m["advice"]):
+            cmd = f"<code>{md(sug['command'])}</code>" if sug["command"] else "-"
+            text = sug["text"] + (f" (source: {sug['source']})" if sug["source"] else "")
+            out.append(f"| {md(head.split(' ')[0])} | {sug['tpu_ops']} ({sug['gain']:+d}) | {md(text)} | {cmd} |")
     if m["findings"]:
         out += ["", "### Findings", "", "| Code | Severity | Location | Message | Fix |", "| --- | --- | --- | --- | --- |"]
         for f in m["findings"]:

@@ -9,7 +9,7 @@ from typing import Any
 from tpulint.render.actual import WHERE, agreement, ambiguous_groups, evidence, index_list, mismatch_text, op_cell
 from tpulint.render.actual import total_value
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import panels, size, verdict
+from tpulint.render.fields import EDGETPU_OP, op_counts, panels, size, suggestion_heads, verdict
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
@@ -88,17 +88,19 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
         out.append(f"On-chip memory used for caching model parameters: {size(memory['cached_bytes'])}{how}")
         out.append(f"Off-chip memory used for streaming uncached model parameters: "
                    f"{size(memory['streamed_bytes'])}{how}")
-    out += [
-        f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}",
-        f"Total number of operations: {s['ops']}",
-        f"Number of operations that will run on Edge TPU: {s['tpu_ops']}",
-        f"Number of operations that will run on CPU: {s['cpu_ops']}",
-        "",
-        f"{'Operator':<31}{'Count':<11}Status",
-        "",
-    ]
+    out.append(f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}")
+    counts_in_ops = op_counts(m)
+    if counts_in_ops is None:  # a compiled model without its source: an Edge TPU custom op is not one op
+        out.append(f"Number of operations left on the CPU: {s['cpu_ops']}")
+    else:
+        on_tpu, on_cpu, total = counts_in_ops
+        of = " (of the source model)" if m["compiled"] else ""
+        out += [f"Total number of operations: {total}{of}", f"Number of operations that will run on Edge TPU: {on_tpu}",
+                f"Number of operations that will run on CPU: {on_cpu}"]
+    out += ["", f"{'Operator':<31}{'Count':<11}Status", ""]
     # One row per (operator, status) in first-appearance order, as the compiler's .log does (COMPILER.md 4.2).
-    counts = Counter(("CUSTOM" if op["custom_code"] is not None else op["opcode"], op["status"]) for op in m["ops"])
+    counts = Counter((op["custom_code"] if op["custom_code"] == EDGETPU_OP else "CUSTOM" if op["custom_code"]
+                      is not None else op["opcode"], op["status"]) for op in m["ops"])
     for (opcode, status), n in counts.items():
         out.append(f"{opcode:<31}{n:<11}{status}")
     for title, rows in panels(m):
@@ -106,22 +108,26 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
     if cpu:
         out += ["", "Ops on the CPU (index, output tensor, root cause):"]
+        by_index = {(o["subgraph"], o["index"]): o for o in m["ops"]}  # one lookup per CPU op, not a scan
         for op in cpu:
             name = safe(op["outputs"][0]["name"]) if op["outputs"] else "-"
             if op["blocked_by"] is not None:
-                blocker = next((o for o in m["ops"] if o["subgraph"] == op["subgraph"]
-                                and o["index"] == op["blocked_by"]), None)
+                blocker = by_index.get((op["subgraph"], op["blocked_by"]))
                 why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
             else:
-                why = op["status"]  # the finding codes follow under "Findings"
+                why = op["status"]  # the findings follow under "Findings"; a rejection names its gates here
+                if not m["compilable"] and op["codes"]:
+                    why += f" ({', '.join(op['codes'])})"
             actual = f" [actual: {op_cell(op)}]" if m.get("actual") else ""
             out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}{safe(actual)}")
-    if m["blockers"]:
-        out += ["", "Blocking ops, ranked by the ops each would return to the Edge TPU if fixed:"]
-        for rank, b in enumerate(m["blockers"], 1):
-            out.append(f"  {rank}. op {b['op']} {b['opcode']}: +{b['regained']} op{'s' if b['regained'] != 1 else ''}")
-            if b["compiler_command"]:
-                out.append(f"     cut before it: {safe(b['compiler_command'])}")
+    if m.get("advice"):
+        out += ["", "Suggestions, ranked by the Edge TPU ops each gains (each checked by re-running the partition):"]
+        for head, s in suggestion_heads(m["advice"]):
+            out.append(f"  {head} {safe(s['text'])}")
+            if s["command"]:
+                out.append(f"     run: {safe(s['command'])}")
+            if s["source"]:
+                out.append(f"     source: {safe(s['source'])}")
     if m["findings"]:
         out += ["", "Findings:"]
         for f in m["findings"]:
