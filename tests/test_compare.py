@@ -244,6 +244,7 @@ def test_fail_on_mismatch(files: Path, capsys, args: list[str], status: int) -> 
 @pytest.mark.parametrize("args, message", [
     (["--compare-log", "chain.tflite", "chain.tflite"], "tpulint: chain.tflite: not an edgetpu_compiler log (a binary file)\n"),
     (["--compare", "missing_edgetpu.tflite", "chain.tflite"], "tpulint: missing_edgetpu.tflite: no such file\n"),
+    (["--compare-log", ".", "chain.tflite"], "tpulint: .: not a file\n"),
     (["--compare", "chain_edgetpu.tflite", "chain.tflite", "agree_edgetpu.tflite"],
      "tpulint: --compare and --compare-log take exactly one model to compare with\n"),
     (["--compare", "chain_edgetpu.tflite", "chain_edgetpu.tflite"],

@@ -352,7 +352,7 @@ def _evidence(ns: argparse.Namespace, cfg: Any, found: list[tuple[str, str | Non
             raise TpulintError("--compare and --compare-log take exactly one model to compare with")
         for given in (ns.compare, ns.compare_log):
             if given is not None and not os.path.isfile(given):
-                raise TpulintError(f"{given}: no such file")
+                raise TpulintError(f"{given}: {'not a file' if os.path.exists(given) else 'no such file'}")
         return {found[0][0]: (ns.compare, ns.compare_log)}
     if not (ns.compare_siblings or cfg.compare_siblings):
         return {}
