@@ -41,7 +41,7 @@ def test_action_writes_annotations_summary_sarif_and_outputs(workspace, tmp_path
     assert summary.startswith("previous step\n# tpulint: Edge TPU placement\n")  # appended, not overwritten
     assert "## models/broken\\_chain.tflite" in summary
     assert (tmp_path / "output.txt").read_text() == (
-        "exit-code=1\nmodels=2\ntpu-ops=7\ncpu-ops=3\nfindings=1\nsarif=tpulint.sarif\n")
+        "exit-code=1\nmodels=2\ntpu-ops=7\ncpu-ops=3\nfindings=1\nsarif=tpulint.sarif\nregressions=0\n")
     sarif = json.loads((tmp_path / "tpulint.sarif").read_text())
     uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "models/broken_chain.tflite"
@@ -77,10 +77,11 @@ def test_action_module_runs_as_action_yml_invokes_it(workspace, tmp_path: Path) 
     yaml = pytest.importorskip("yaml")
     action = yaml.safe_load((ROOT / "action.yml").read_text())
     assert action["runs"]["using"] == "composite"
-    assert set(action["inputs"]) == {"paths", "compiler", "fail-on", "baseline", "sarif", "args"}
+    assert set(action["inputs"]) == {"paths", "compiler", "fail-on", "baseline", "sarif", "compare-ref", "args"}
     # every output the script writes is declared, and each declared one is written
     written = {line.split("=", 1)[0] for line in (tmp_path / "output.txt").read_text().splitlines()}
-    assert set(action["outputs"]) == written == {"exit-code", "models", "tpu-ops", "cpu-ops", "findings", "sarif"}
+    assert set(action["outputs"]) == written == {"exit-code", "models", "tpu-ops", "cpu-ops", "findings", "sarif",
+                                                     "regressions"}
     assert all(o["value"] == f"${{{{ steps.tpulint.outputs.{k} }}}}" for k, o in action["outputs"].items())
     script = (ROOT / "tpulint" / "github_action.py").read_text()
     assert all(f'"INPUT_{k.upper().replace("-", "_")}"' in script for k in action["inputs"])  # every input is read
@@ -189,3 +190,42 @@ def test_args_asking_for_an_impossible_report_fail_before_running(workspace, tmp
     assert github_action.run(dict(workspace, INPUT_ARGS=args), io.StringIO()) == 2
     assert capsys.readouterr().err.startswith(message)
     assert (tmp_path / "summary.md").read_text() == "previous step\n" and (tmp_path / "output.txt").read_text() == ""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                   env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+                            GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com"))
+
+
+@pytest.mark.parametrize("fail_on, status", [("regression", 1), ("never", 0)])
+def test_action_compare_ref_diffs_each_changed_model(workspace, tmp_path: Path, fail_on: str, status: int) -> None:
+    # A throwaway repository: int8_cnn unchanged, a chain whose op 1 becomes FLOOR, and a model added since.
+    models = tmp_path / "models"
+    (models / "broken_chain.tflite").unlink()
+    from test_diff import chain
+
+    (models / "chain.tflite").write_bytes(chain(["RELU", "RELU", "RELU", "RELU"]))
+    _git(tmp_path, "init", "-q", "-b", "main")
+    _git(tmp_path, "add", "models")
+    _git(tmp_path, "commit", "-q", "-m", "models")
+    (models / "chain.tflite").write_bytes(chain(["RELU", "FLOOR", "RELU", "RELU"]))
+    (models / "new.tflite").write_bytes(chain(["RELU"]))
+    env = dict(workspace, INPUT_PATHS="models", INPUT_FAIL_ON=fail_on, INPUT_SARIF="", INPUT_COMPARE_REF="main")
+    assert github_action.run(env, io.StringIO()) == status
+    summary = (tmp_path / "summary.md").read_text()
+    diffs = summary.split("### tpulint diff: ")[1:]
+    assert len(diffs) == 1  # the unchanged model and the new one are not diffed
+    assert diffs[0].splitlines()[:3] == [
+        "models/chain.tflite@\u200bmain → models/chain.tflite", "",  # no @-mention
+        "❌ 3 ops moved to the CPU, 0 to the Edge TPU; Edge TPU ops 4/4 -&gt; 1/4, Edge TPU subgraphs 1 -&gt; 1; "
+        "regression: fewer ops on the Edge TPU \\(4 -&gt; 1\\)"]
+    assert "regressions=1\n" in (tmp_path / "output.txt").read_text()
+
+
+def test_action_compare_ref_that_does_not_exist(workspace, tmp_path: Path, capsys) -> None:
+    _git(tmp_path, "init", "-q", "-b", "main")
+    env = dict(workspace, INPUT_COMPARE_REF="no-such-ref", INPUT_SARIF="")
+    assert github_action.run(env, io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tpulint: compare-ref no-such-ref: git diff failed: fatal: ") and err.count("\n") == 1

@@ -28,6 +28,7 @@ whether edgetpu_compiler will accept the model at all.
 EPILOG = """\
 Other commands:
   tpulint rule CODE       show the documentation of a rule (tpulint rule --all lists every rule)
+  tpulint diff OLD NEW    what changed for the Edge TPU between two versions of a model
 
 Exit status: 0 no findings at or above --fail-on, 1 findings, 2 usage error or unreadable model.
 Settings can also live in [tool.tpulint] of pyproject.toml (see README).
@@ -90,9 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
                               "Edge TPU custom op holds (default: the same name without _edgetpu, if present)")
     edgetpu.add_argument("--runtime-version", type=int, metavar="N",
                          help="check the models against an installed Edge TPU runtime version N")
+    compare = p.add_argument_group("compare with a real compile")
+    compare.add_argument("--compare", metavar="X_edgetpu.tflite",
+                         help="attribute this compiled model to every op of the one model given, next to the prediction")
+    compare.add_argument("--compare-log", metavar="X_edgetpu.log", help="the same from edgetpu_compiler's log")
+    compare.add_argument("--compare-siblings", action="store_true", default=None,
+                         help="compare each model with the X_edgetpu.tflite / X_edgetpu.log next to it, if any")
     fail = p.add_argument_group("exit status")
-    fail.add_argument("--fail-on", choices=("error", "warning", "cpu-op", "never"), default=None,
-                      help="lowest finding that fails the run (default: error)")
+    fail.add_argument("--fail-on", choices=("error", "warning", "cpu-op", "mismatch", "never"), default=None,
+                      help="lowest finding that fails the run (default: error); mismatch: the compile disagrees")
     fail.add_argument("--min-tpu-ops-ratio", type=float, metavar="R", help="also fail when fewer than R of the ops map")
     fail.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings fail the run")
     fail.add_argument("--baseline", metavar="FILE", help="ignore the findings recorded in FILE (fail only on new ones)")
@@ -248,6 +255,9 @@ def failures(doc: dict[str, Any], settings: Any) -> list[Failure]:
         accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
         if cfg.fail_on == "cpu-op" and s["cpu_ops"] > accepted:
             fail_on = f"{s['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else "")
+        mismatches = len((m.get("actual") or {}).get("mismatches") or ())
+        if cfg.fail_on == "mismatch" and mismatches:
+            fail_on = f"{mismatches} op{'s' if mismatches != 1 else ''} placed otherwise by the real compile"
         counts = op_counts(m)  # a compiled model counts its source's ops, or not at all without them
         if cfg.min_tpu_ops_ratio is not None and counts and counts[2] and counts[0] / counts[2] < cfg.min_tpu_ops_ratio:
             on_tpu, _, total = counts
@@ -349,6 +359,10 @@ def _main(argv: Sequence[str] | None) -> int:
         from tpulint.rule_command import main as rule_main
 
         return rule_main(argv[1:])
+    if argv[:1] == ["diff"]:
+        from tpulint.diff_command import main as diff_main
+
+        return diff_main(argv[1:])
     parser = build_parser()
     ns = parser.parse_intermixed_args(argv)  # options may follow the paths: `tpulint m.tflite --format json`
     if not ns.paths:
@@ -387,16 +401,27 @@ def _main(argv: Sequence[str] | None) -> int:
             error(f"{output}: refusing to overwrite {victim}, an input model")
             return EXIT_ERROR
     stdin = sys.stdin.buffer.read() if STDIN in ns.paths else None
-    jobs = 1 if ns.co_compile else ns.jobs  # co-compiling shares the cache between the models' full reports
-    if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline):
+    try:
+        evidence = _evidence(ns, settings, found)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
+    # co-compiling shares the cache between the models' full reports; a compare needs the reports too
+    jobs = 1 if ns.co_compile or evidence else ns.jobs
+    if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline or evidence):
         return _streamed_json(ns, settings, found, jobs, stdin)
-    send = "report" if ns.co_compile else _send(fmt)
+    send = "report" if ns.co_compile or evidence else _send(fmt)
     results: list[Any] = []
     unreadable = False
     for path, result, problem in _analysed(found, settings, jobs, send, stdin, ns):
         if result is None:
             unreadable = True
             result = ModelFailure(path, problem or "cannot be analysed")
+        elif path in evidence:
+            result, problem = _compared(result, evidence[path], settings.for_path(path))
+            if problem:
+                unreadable = True
+                error(problem)
         results.append(result)
     if ns.co_compile:
         from tpulint.checks.memory import apply_co_compile
@@ -464,6 +489,39 @@ def _send(fmt: str) -> str:
     from tpulint.render import SUMMARY_ONLY
 
     return "summary" if fmt in SUMMARY_ONLY else "entry"
+
+
+def _evidence(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str | None]]) -> dict[str, tuple[Any, Any]]:
+    """Model path -> (compiled model, log) to compare it with: given by --compare / --compare-log (one model),
+    or found next to each model with --compare-siblings."""
+    if ns.compare or ns.compare_log:
+        if len(found) != 1 or found[0][1] is not None:
+            raise TpulintError("--compare and --compare-log take exactly one model to compare with")
+        for given in (ns.compare, ns.compare_log):
+            if given is not None and not os.path.isfile(given):
+                raise TpulintError(f"{given}: {'not a file' if os.path.exists(given) else 'no such file'}")
+        return {found[0][0]: (ns.compare, ns.compare_log)}
+    from tpulint.compare import siblings
+
+    pairs = {path: siblings(path) for path, problem in found if problem is None and path != STDIN
+             and (ns.compare_siblings or settings.for_path(path).compare_siblings)}
+    return {path: pair for path, pair in pairs.items() if pair != (None, None)}
+
+
+def _compared(report: Any, files: tuple[Any, Any], cfg: Any) -> tuple[Any, str | None]:
+    """The report's JSON entry with the real compile attributed to its ops, or (report, why the files do not
+    belong) when they do not."""
+    from tpulint.compare import actual_for
+    from tpulint.comparison import annotate
+    from tpulint.report import model_entry
+
+    if report.compiled:
+        return report, f"{report.path}: already compiled; compare the source model with it"
+    try:
+        actual = actual_for(report.model, report.graphs[0], *files)
+    except TpulintError as e:
+        return report, str(e)
+    return annotate(model_entry(report), actual, cfg.compiler), None
 
 
 def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str | None]], jobs: int,

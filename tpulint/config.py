@@ -16,7 +16,7 @@ COMPILERS = ("2.0", "2.1", "14.1", "15.0", "16.0")
 DEFAULT_COMPILER = "16.0"
 # The runtime each compiler targets by default (`-m`): 16.0 defaults to 14 (#439); older ones to their runtime.
 DEFAULT_MIN_RUNTIME = {"2.0": 13, "2.1": 13, "14.1": 13, "15.0": 13, "16.0": 14}
-FAIL_ON = ("error", "warning", "cpu-op", "never")
+FAIL_ON = ("error", "warning", "cpu-op", "mismatch", "never")
 SEVERITIES = ("error", "warning", "info")
 # Folders a directory search never enters unless `exclude` is set (ruff's list, less build/dist, where models are
 # often exported to).
@@ -46,6 +46,7 @@ class Config:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE  # globs of files and folders a directory search skips
     extend_exclude: tuple[str, ...] = ()
     respect_gitignore: bool = True
+    compare_siblings: bool = False  # compare with X_edgetpu.tflite / X_edgetpu.log found next to X.tflite
 
     def for_path(self, path: str) -> "Config":
         """The settings for the model at `path`: these (Discovery finds each model's own)."""
@@ -117,6 +118,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "compiler": str, "min-runtime": int, "multiple-subgraphs": bool, "intermediate-tensors": list,
     "select": list, "ignore": list, "per-file-ignores": dict, "fail-on": str, "min-tpu-ops-ratio": (int, float),
     "runtime-version": int, "severity": dict, "exclude": list, "extend-exclude": list, "respect-gitignore": bool,
+    "compare-siblings": bool,
 }
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from tpulint import cli
+from tpulint.errors import TpulintError
 
 
 def arguments(env: Mapping[str, str], report: str) -> list[str]:
@@ -27,12 +29,45 @@ def arguments(env: Mapping[str, str], report: str) -> list[str]:
     if env.get("INPUT_COMPILER", "").strip():
         args += ["--compiler", env["INPUT_COMPILER"].strip()]
     if env.get("INPUT_FAIL_ON", "").strip():
-        args += ["--fail-on", env["INPUT_FAIL_ON"].strip()]
+        fail_on = env["INPUT_FAIL_ON"].strip()
+        args += ["--fail-on", "never" if fail_on == "regression" else fail_on]  # regressions: decided by the diffs
     if env.get("INPUT_BASELINE", "").strip():
         args += ["--baseline", env["INPUT_BASELINE"].strip()]
     args += _split_report(env)[2]
-    paths = [p for line in env.get("INPUT_PATHS", ".").splitlines() for p in shlex.split(line)]
-    return args + (paths or ["."])
+    return args + _paths(env)
+
+
+def _paths(env: Mapping[str, str]) -> list[str]:
+    return [p for line in env.get("INPUT_PATHS", ".").splitlines() for p in shlex.split(line)] or ["."]
+
+
+def changed_models(ref: str, paths: Sequence[str]) -> list[str]:
+    """The *.tflite files under `paths` that differ from their version at git `ref` (added ones included)."""
+    out = subprocess.run(["git", "diff", "--name-only", "--relative", "--diff-filter=AMR", ref, "--", *paths],
+                         capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or [f"exit status {out.returncode}"])[0]
+        raise TpulintError(f"compare-ref {ref}: git diff failed: {why}")
+    return sorted(p for p in out.stdout.splitlines() if p.endswith(".tflite") and os.path.isfile(p))
+
+
+def compare_with_ref(ref: str, paths: Sequence[str], tmp: str) -> list[dict[str, Any]]:
+    """One `tpulint diff` document per changed model, against its version at `ref` (None for a new model)."""
+    docs = []
+    for i, path in enumerate(changed_models(ref, paths)):
+        old = os.path.join(tmp, f"old-{i}.tflite")
+        with open(old, "wb") as f:
+            shown = subprocess.run(["git", "show", f"{ref}:./{path}"], stdout=f, stderr=subprocess.DEVNULL, check=False)
+        if shown.returncode != 0:  # not in `ref`: a new model, linted as usual
+            continue
+        report = os.path.join(tmp, f"diff-{i}.json")
+        if cli.main(["diff", old, path, "--format", "json", "-o", report]) == 2 or not os.path.exists(report):
+            continue  # tpulint said why on stderr; the lint reports the model itself
+        with open(report, encoding="utf-8") as f:
+            doc = json.load(f)
+        doc["old"] = f"{path}@{ref}"
+        docs.append(doc)
+    return docs
 
 
 def requested_report(env: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -51,6 +86,7 @@ def _split_report(env: Mapping[str, str]) -> tuple[str | None, str | None, list[
 
 def run(env: Mapping[str, str], stdout: TextIO) -> int:
     from tpulint.render import FORMATS, RenderOptions, render
+    from tpulint.render.diff import markdown as diff_markdown
     from tpulint.render.github import PER_TYPE, annotations
     from tpulint.render.markdown import render as markdown
 
@@ -69,6 +105,17 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
             return status
         with open(report, encoding="utf-8") as f:
             doc = json.load(f)
+        diffs: list[dict[str, Any]] = []
+        ref = env.get("INPUT_COMPARE_REF", "").strip()
+        if ref:
+            try:
+                diffs = compare_with_ref(ref, _paths(env), tmp)
+            except TpulintError as e:
+                cli.error(str(e))
+                status = cli.EXIT_ERROR
+    regressions = sum(1 for d in diffs if d["regressions"])
+    if regressions and env.get("INPUT_FAIL_ON", "").strip() == "regression" and status == cli.EXIT_OK:
+        status = cli.EXIT_FINDINGS
     root = env.get("GITHUB_WORKSPACE") or os.getcwd()
     lines, dropped = annotations(doc, root)
     stdout.write("".join(line + "\n" for line in lines))
@@ -78,16 +125,17 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
         notes = _summary_notes(doc, args, status, dropped, PER_TYPE)
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
             f.write(markdown(doc, notes=notes))
+            f.writelines("\n" + diff_markdown(d) for d in diffs)
     sarif_file = env.get("INPUT_SARIF", "").strip()
     if sarif_file:
         cli.write_atomically(sarif_file, render(doc, RenderOptions(format="sarif", root=root)))
     if env.get("GITHUB_OUTPUT"):
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
-            f.writelines(f"{k}={v}\n" for k, v in outputs(doc, status, sarif_file).items())
+            f.writelines(f"{k}={v}\n" for k, v in outputs(doc, status, sarif_file, regressions).items())
     return status
 
 
-def outputs(doc: dict[str, Any], status: int, sarif_file: str) -> dict[str, str]:
+def outputs(doc: dict[str, Any], status: int, sarif_file: str, regressions: int = 0) -> dict[str, str]:
     """The step outputs (each declared in action.yml)."""
     from tpulint.render.fields import op_counts
 
@@ -100,6 +148,7 @@ def outputs(doc: dict[str, Any], status: int, sarif_file: str) -> dict[str, str]
         "cpu-ops": str(sum(m["summary"]["cpu_ops"] for m in ok)),
         "findings": str(sum(len(m["findings"]) for m in ok)),
         "sarif": sarif_file,
+        "regressions": str(regressions),
     }
 
 

@@ -40,6 +40,8 @@ def _environment() -> Any:
     env.filters["doc_html"] = lambda text: Markup(_markdown(text, escape))
     env.filters["size"] = size
     env.filters["tensor_size"] = tensor_size
+    env.globals["where"] = {"tpu": "Edge TPU", "cpu": "CPU", None: "ambiguous"}
+    env.globals["actual_header"] = Markup("<th>Actual compile</th>")
     env.filters["shape"] = lambda t: f"{t['dtype']}[{','.join(str(d) for d in t['shape'])}]"
     return env
 
@@ -68,6 +70,21 @@ def _view(i: int, m: dict[str, Any]) -> dict[str, Any]:
         "head": verdict_head(m),
         "segments": segment_views(m) if m["error"] is None else [],
         "focus": focus if len(focus) < len(m["ops"]) else set(),
+        "actual": _actual_view(m) if m.get("actual") else None,
+    }
+
+
+def _actual_view(m: dict[str, Any]) -> dict[str, Any]:
+    from tpulint.render import actual
+
+    a = m["actual"]
+    return {
+        "evidence": actual.evidence(a), "agreement": actual.agreement(a),
+        "totals": [(t["name"], actual.total_value(t["name"], t["actual"]),
+                    actual.total_value(t["name"], t["predicted"])) for t in a["totals"]],
+        "cut": a["cut"], "ambiguous": [(opcode, actual.index_list(ix), c) for opcode, ix, c in actual.ambiguous_groups(m)],
+        "mismatches": [(actual.mismatch_text(mm), mm["bug_report"]) for mm in a["mismatches"]],
+        "cells": {op["index"]: actual.op_cell(op) for op in m["ops"] if op["subgraph"] == 0},
     }
 
 

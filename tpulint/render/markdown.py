@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from tpulint.render.actual import WHERE, agreement, ambiguous_groups, evidence, index_list, mismatch_text, op_cell
+from tpulint.render.actual import total_value
 from tpulint.render.escape import markdown_text as md
 from tpulint.render.fields import op_counts, panels, suggestion_heads, verdict
 
@@ -81,16 +83,46 @@ def _model(m: dict[str, Any], rules: dict[str, Any]) -> list[str]:
             url = rules.get(f["code"], {}).get("url")
             code = f"[{f['code']}]({url})" if url else f["code"]
             out.append(f"| {code} | {f['severity']} | {where} | {md(f['message'])} | {md(f['fix'] or '')} |")
+    compared = bool(m.get("actual"))
     cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
     if cpu:
         out += ["", f"<details><summary>{len(cpu)} op{'s' if len(cpu) != 1 else ''} on the CPU</summary>", "",
-                "| Op | Output | Status | Cause |", "| ---: | --- | --- | --- |"]
+                "| Op | Output | Status | Cause |" + (" Actual compile |" if compared else ""),
+                "| ---: | --- | --- | --- |" + (" --- |" if compared else "")]
         for op in cpu:
             name = md(op["outputs"][0]["name"]) if op["outputs"] else "-"
             cause = f"cut off by op {op['blocked_by']}" if op["blocked_by"] is not None else ", ".join(op["codes"]) or "-"
-            out.append(f"| {op['index']} {md(op['opcode'])} | {name} | {md(op['status'])} | {cause} |")
+            actual = f" {md(op_cell(op))} |" if compared else ""
+            out.append(f"| {op['index']} {md(op['opcode'])} | {name} | {md(op['status'])} | {cause} |{actual}")
         out += ["", "</details>"]
+    if compared:
+        out += _actual(m)
     for title, rows in panels(m):
         out += ["", f"### {title}", "", "| | |", "| --- | --- |"]
         out += [f"| {md(name)} | {md(text)} |" for name, text in rows]
+    return out
+
+
+def _actual(m: dict[str, Any]) -> list[str]:
+    a = m["actual"]
+    out = ["", "### Actual compile", "", f"{md(evidence(a))}: {md(agreement(a))}."]
+    if a["totals"]:
+        out += ["", "| | Actual | Predicted |", "| --- | ---: | ---: |"]
+        out += [f"| {md(t['name'])} | {total_value(t['name'], t['actual'])} | {total_value(t['name'], t['predicted'])} |"
+                for t in a["totals"]]
+    if a["cut"]:
+        out += ["", "| Cut at | Status | Predicted |", "| --- | --- | --- |"]
+        for c in a["cut"]:
+            predicted = WHERE[c["predicted"]] + (f" ({', '.join(c['codes'])})" if c["codes"] else "")
+            out.append(f"| op {c['index']} {md(c['opcode'])} | {md(c['status'] or '-')} | {predicted} |")
+    groups = ambiguous_groups(m)
+    if groups:
+        out += ["", "| Ambiguous in the log | Statuses (count) |", "| --- | --- |"]
+        out += [f"| {md(opcode)} ops {index_list(indices)} | "
+                f"{md(' / '.join(f'{s} ({n})' for s, n in candidates.items()))} |" for opcode, indices, candidates in groups]
+    if a["mismatches"]:
+        out += ["", "| Disagreement | Report |", "| --- | --- |"]
+        for mm in a["mismatches"]:
+            report = "<br>".join(md(line) for line in mm["bug_report"].splitlines())
+            out.append(f"| {md(mismatch_text(mm))} | <details><summary>bug report</summary>{report}</details> |")
     return out

@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from tpulint.render.actual import WHERE, agreement, ambiguous_groups, evidence, index_list, mismatch_text, op_cell
+from tpulint.render.actual import total_value
 from tpulint.render.escape import terminal_safe as safe
 from tpulint.render.fields import (EDGETPU_OP, memory_figures, op_counts, panels, segment_views, size,
                                      suggestion_heads, tensor_size, verdict)
@@ -99,6 +101,10 @@ def _concise(m: dict[str, Any], paint: Callable[[str, str], str], verdicts: bool
     hidden = (m.get("baseline") or {}).get("suppressed")
     if hidden:
         line += f" ({hidden} baselined finding{'s' if hidden != 1 else ''} hidden)"
+    actual = m.get("actual")
+    if actual:
+        out += [f"{path}: {paint('mismatch', 'red')} {safe(mismatch_text(mm))}" for mm in actual["mismatches"]]
+        out.append(f"{path}: actual compile: {agreement(actual)}")
     return out + [line]
 
 
@@ -153,7 +159,8 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                 why = op["status"]  # the findings follow under "Findings"; a rejection names its gates here
                 if not m["compilable"] and op["codes"]:
                     why += f" ({', '.join(op['codes'])})"
-            out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}")
+            actual = f" [actual: {op_cell(op)}]" if m.get("actual") else ""
+            out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}{safe(actual)}")
     if m.get("advice"):
         out += ["", "Suggestions, ranked by the Edge TPU ops each gains (each checked by re-running the partition):"]
         for head, s in suggestion_heads(m["advice"]):
@@ -169,5 +176,33 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
                        f"[{f['severity']}, {f['confidence']}] {safe(f['message'])}")
             if f["fix"]:
                 out.append(f"    fix: {safe(f['fix'])}")
+    if m.get("actual"):
+        out += _actual(m, paint)
     out += ["", paint(f"Verdict: {verdict(m)}", "bold"), ""]
+    return out
+
+
+def _actual(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
+    """The real compile next to the prediction: agreement, summary figures, the cut, every disagreement."""
+    a = m["actual"]
+    out = ["", paint(f"Actual compile: {safe(evidence(a))}", "bold"), f"  {agreement(a)}"]
+    for t in a["totals"]:
+        out.append(f"  {t['name']}: {total_value(t['name'], t['actual'])} actual, "
+                   f"{total_value(t['name'], t['predicted'])} predicted")
+    for c in a["cut"]:
+        codes = f", rules {', '.join(c['codes'])}" if c["codes"] else ""
+        out.append(f"  cut at op {c['index']} {c['opcode']} ({safe(', '.join(c['inputs']) or '-')}): "
+                   f"{c['status'] or 'no status without the log'} (predicted {WHERE[c['predicted']]}{codes})")
+    groups = ambiguous_groups(m)
+    if groups:
+        out += ["", "Ambiguous in the log (its counts leave a choice between statuses):"]
+        for opcode, indices, candidates in groups:
+            choice = " | ".join(f"{s} ({n})" for s, n in candidates.items())
+            out.append(f"  {opcode} ops {index_list(indices)}: {choice}")
+    if a["mismatches"]:
+        out += ["", paint(f"Disagreements ({len(a['mismatches'])}):", "bold")]
+        out += [f"  {safe(mismatch_text(mm))}" for mm in a["mismatches"]]
+        out += ["", "To get a rule fixed, report each disagreement:"]
+        for mm in a["mismatches"]:
+            out += [""] + [f"    {safe(line)}" if line else "" for line in mm["bug_report"].splitlines()]
     return out
