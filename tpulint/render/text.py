@@ -100,11 +100,11 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
     if cpu:
         out += ["", "Ops on the CPU (index, output tensor, root cause):"]
+        by_index = {(o["subgraph"], o["index"]): o for o in m["ops"]}  # a scan per op was quadratic
         for op in cpu:
             name = safe(op["outputs"][0]["name"]) if op["outputs"] else "-"
             if op["blocked_by"] is not None:
-                blocker = next((o for o in m["ops"] if o["subgraph"] == op["subgraph"]
-                                and o["index"] == op["blocked_by"]), None)
+                blocker = by_index.get((op["subgraph"], op["blocked_by"]))
                 why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
             else:
                 why = op["status"]  # the finding codes follow under "Findings"
