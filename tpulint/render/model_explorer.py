@@ -7,8 +7,9 @@ numbers its nodes. Load it in Model Explorer with "Add per-node data" on the mod
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from tpulint.render.json import indented
 
 TPU_COLOR = "#2e9e6b"
 CPU_COLOR = "#e8590c"  # the op's own reason keeps it off the Edge TPU
@@ -18,7 +19,7 @@ TPU, CUT, CPU = 1, 0.5, 0
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
-    return json.dumps(node_data(doc), indent=2, ensure_ascii=True) + "\n"
+    return indented(node_data(doc)) + "\n"
 
 
 def _value(op: dict[str, Any]) -> tuple[float, str]:
