@@ -114,7 +114,7 @@ def load_pyproject(path: Path, base: Config | None = None) -> Config:
                              f"got {type(value).__name__}")
         name = key.replace("-", "_")
         try:
-            if key == "per-file-ignores":
+            if isinstance(value, dict):  # per-file-ignores
                 value = tuple((str(k), _strings(v, f"per-file-ignores.{_toml_key(str(k))}"))
                               for k, v in value.items())
             elif isinstance(value, list):
