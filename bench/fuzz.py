@@ -413,21 +413,33 @@ def run_case(case: int, corpus: dict[str, bytes], timeout: float, max_mib: float
     return out
 
 
+@dataclass
+class Extremes:
+    """The slowest case's seconds and the largest allocation peak measured (MiB) in a run."""
+
+    seconds: float
+    peak_mib: float
+
+
 def run(cases: range, timeout: float = 5.0, max_mib: float = 64.0, memory_every: int = 50,
-        on_failure: Callable[[Outcome], None] | None = None, slow_every: int = 1) -> tuple[list[Outcome], dict[str, int]]:
+        on_failure: Callable[[Outcome], None] | None = None,
+        slow_every: int = 1) -> tuple[list[Outcome], dict[str, int], "Extremes"]:
     corpus = seeds()
     failures = []
     counts = {"report": 0, "model-error": 0}
+    slowest = largest = 0.0
     for case in cases:
         out = run_case(case, corpus, timeout, max_mib, memory_every > 0 and case % memory_every == 0,
                        case % slow_every == 0)
+        slowest = max(slowest, out.seconds)
+        largest = max(largest, out.peak_mib or 0.0)
         if out.error is not None:
             failures.append(out)
             if on_failure:
                 on_failure(out)
         else:
             counts[out.result] += 1
-    return failures, counts
+    return failures, counts, Extremes(slowest, largest)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -457,11 +469,12 @@ def main(argv: list[str] | None = None) -> int:
             Path(ns.save, f"case_{out.case}.tflite").write_bytes(case_input(out.case, seeds())[1])
 
     start = time.perf_counter()
-    failures, counts = run(range(ns.start, ns.start + ns.cases), ns.timeout, ns.max_mib, ns.memory_every, report,
-                           max(1, ns.html_every))
+    failures, counts, extremes = run(range(ns.start, ns.start + ns.cases), ns.timeout, ns.max_mib, ns.memory_every,
+                                     report, max(1, ns.html_every))
     elapsed = time.perf_counter() - start
     print(f"{ns.cases} cases in {elapsed:.1f} s: {counts['report']} reports, {counts['model-error']} ModelErrors, "
-          f"{len(failures)} failures")
+          f"{len(failures)} failures; slowest case {extremes.seconds:.2f} s, largest allocation peak "
+          f"{extremes.peak_mib:.1f} MiB")
     return 1 if failures else 0
 
 

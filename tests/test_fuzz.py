@@ -23,7 +23,7 @@ CASES = 3000  # the long run: python bench/fuzz.py --cases 20000
 
 def test_fuzz_cases_report_or_model_error():
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    failures, counts = fuzz.run(range(CASES), timeout=5.0, max_mib=64.0, memory_every=25, slow_every=10)
+    failures, counts, _ = fuzz.run(range(CASES), timeout=5.0, max_mib=64.0, memory_every=25, slow_every=10)
     rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
     assert not failures, "\n\n".join(f"case {f.case} ({f.seed}: {f.how}; replay with "
                                      f"python bench/fuzz.py --replay {f.case}):\n{f.error}" for f in failures[:5])
@@ -65,7 +65,7 @@ def test_the_fuzzer_catches_an_unchecked_index(monkeypatch):
         return g
 
     monkeypatch.setattr(graph.Graph, "build", staticmethod(careless))
-    failures, _ = fuzz.run(range(200), memory_every=0)
+    failures, _, _ = fuzz.run(range(200), memory_every=0)
     assert failures and "IndexError" in failures[0].error
 
 

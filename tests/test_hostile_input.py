@@ -527,3 +527,32 @@ def test_the_same_file_through_links_in_one_glob(looped, capsys, monkeypatch):
     assert list(iter_model_paths(["dir/*"])) == [("dir/m.tflite", None), ("dir/sub/b.tflite", None)]
     assert list(iter_model_paths(["dir/a/m.tflite", "dir/m.tflite"])) == [  # named files are taken as given
         ("dir/a/m.tflite", None), ("dir/m.tflite", None)]
+
+
+# --- 10. Memory (and time) on large well-formed models -----------------------------------------------------------
+
+def test_repeated_long_name_is_not_repeated_in_memory(tmp_path):
+    """One CONCATENATION reading a 64 KB-named tensor 4,000 times: 262 MB of JSON, written piece by piece."""
+    name = "n" * 65536
+    b = ModelBuilder()
+    b.tensor(name, [1, 1, 1, 1], "int8")
+    b.tensor("out", [1, 1, 1, 4000], "int8")
+    path = _write(tmp_path, "concat.tflite", b.op("CONCATENATION", [name] * 4000, ["out"], axis=3).build())
+    run = run_cli(["--isolated", "--format", "json", "-o", str(tmp_path / "out.json"), path], timeout=30)
+    assert (run.returncode, run.stderr) == (0, "")
+    assert os.path.getsize(tmp_path / "out.json") > 4000 * 65536
+    assert run.peak_mib is not None and run.peak_mib <= memory_bound_mib(path), f"{run.peak_mib:.0f} MiB"
+
+
+def test_full_format_of_a_long_cut_chain_is_linear(tmp_path):
+    b = ModelBuilder()
+    b.tensor("t0", [1, 4], "int8")
+    for i in range(20_000):
+        b.tensor(f"t{i + 1}", [1, 4], "int8")
+        b.op("FLOOR" if i == 3 else "RELU", [f"t{i}"], [f"t{i + 1}"])
+    path = _write(tmp_path, "chain.tflite", b.build())
+    run = run_cli(["--isolated", "--format", "full", path], timeout=60)
+    assert run.returncode == 1 and run.lines[-2] == "Verdict: 3/20000 ops on the Edge TPU, 19997 on the CPU, " \
+                                                    "1 Edge TPU subgraph; partially mapped"
+    assert "  op 19999 RELU                     t20000: cut off by op 3 FLOOR" in run.lines
+    assert run.cpu_seconds < 10, f"{run.cpu_seconds:.1f} s of CPU (a scan per CPU op took minutes)"

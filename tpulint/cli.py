@@ -169,7 +169,7 @@ def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
     A symlink is written through: its target is replaced, the link kept. A FIFO, a device or another file
     that is not a regular one is written to directly, never replaced. The temporary file has a fresh name
     (O_EXCL), so a temporary left by a killed run can neither be reused nor trip a later one."""
-    import tempfile
+    import secrets
 
     target = os.path.realpath(path) if os.path.islink(path) else path
     try:
@@ -181,15 +181,23 @@ def atomic_output(path: str, binary: bool = False) -> Iterator[Any]:
             yield f
         return
     folder = os.path.dirname(os.path.abspath(target))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.{os.getpid()}.", suffix=".tmp", dir=folder)
+    tmp: str | None = None
     try:
+        while tmp is None:
+            # Named before it is created, so that a signal arriving as the file appears still removes it.
+            tmp = os.path.join(folder, f".{os.path.basename(target)}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            except FileExistsError:
+                tmp = None
         os.chmod(tmp, stat.S_IMODE(info.st_mode) if info is not None else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as f:
             yield f
         os.replace(tmp, target)
     except BaseException:
         try:
-            os.unlink(tmp)
+            if tmp is not None:
+                os.unlink(tmp)
         except OSError:
             pass
         raise

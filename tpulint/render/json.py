@@ -37,6 +37,23 @@ def _c_compact() -> Callable[[Any], str] | None:
 _compact: Callable[[Any], str] = _c_compact() or _encoder.encode
 
 
+def indented(value: Any) -> str:
+    """json.dumps(value, indent=2, ensure_ascii=True), joined in batches: dumps holds every one of the
+    encoder's tiny chunks in one list first (about twelve times the text's size at 100,000 findings)."""
+    parts: list[str] = []
+    batch: list[str] = []
+    for chunk in _indenter.iterencode(value):
+        batch.append(chunk)
+        if len(batch) >= 8192:
+            parts.append("".join(batch))
+            batch.clear()
+    parts.append("".join(batch))
+    return "".join(parts)
+
+
+_indenter = json.JSONEncoder(ensure_ascii=True, indent=2)
+
+
 def render(doc: dict[str, Any], options: Any = None) -> str:
     """The document laid out for people and diffs: nesting indented, each op, finding or rule on one line."""
     return _layout(doc, 0) + "\n"
@@ -121,10 +138,30 @@ class Stream:
         if first is None:
             self._write("[]")
             return
-        self._write("[\n" + pad + _layout(first, level + 1))
+        self._write("[\n" + pad)
+        self._item(first, level + 1)
         for item in items:
-            self._write(",\n" + pad + _layout(item, level + 1))
+            self._write(",\n" + pad)
+            self._item(item, level + 1)
         self._write("\n" + "  " * level + "]")
+
+    def _item(self, item: Any, level: int) -> None:
+        """_layout(item, level), written piece by piece when it is a large one-line dict (an op reading one
+        tensor 4,000 times): the text is then never whole in memory, only each of its values."""
+        if level < 3 or not isinstance(item, dict) or sum(len(v) for v in item.values() if isinstance(v, list)) < 64:
+            self._write(_layout(item, level))
+            return
+        self._write("{")
+        for n, (key, value) in enumerate(item.items()):
+            self._write((", " if n else "") + _compact(key) + ": ")
+            if isinstance(value, list):  # _compact(list) is "[" + ", ".join(_compact(x)) + "]"
+                self._write("[")
+                for k, x in enumerate(value):
+                    self._write((", " if k else "") + _compact(x))
+                self._write("]")
+            else:
+                self._write(_compact(value))
+        self._write("}")
 
     def close(self, rules: dict[str, Any]) -> None:
         self._write(("\n  ]" if self.count else "[]") + f",\n  {_compact('rules')}: {_layout(rules, 1)}\n}}\n")

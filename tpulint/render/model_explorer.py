@@ -12,6 +12,8 @@ import os
 import re
 from typing import Any
 
+from tpulint.render.json import indented
+
 TPU_COLOR = "#2e9e6b"
 CPU_COLOR = "#e8590c"  # the op's own reason keeps it off the Edge TPU
 CUT_COLOR = "#f4b183"  # mappable, but cut off downstream of a CPU op
@@ -20,7 +22,7 @@ TPU, CUT, CPU = 1, 0.5, 0
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
-    return json.dumps(node_data(doc), indent=2, ensure_ascii=True) + "\n"
+    return indented(node_data(doc)) + "\n"
 
 
 def files(doc: dict[str, Any]) -> dict[str, str]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from tpulint.render.json import indented
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/tpulint/tpulint"
@@ -16,7 +17,7 @@ _PRECISION = {"documented": "very-high", "observed": "high", "heuristic": "mediu
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
-    return json.dumps(sarif(doc, getattr(options, "root", None)), indent=2, ensure_ascii=True) + "\n"
+    return indented(sarif(doc, getattr(options, "root", None))) + "\n"
 
 
 def artifact_uri(path: str, root: str | None) -> tuple[str, str | None]:
