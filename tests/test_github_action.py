@@ -118,12 +118,12 @@ def test_annotations_are_capped_at_ten_per_type_keeping_the_worst(workspace, tmp
 def test_warning_and_notice_annotations_are_capped_too() -> None:
     from render_support import finding
 
-    from tpulint.render.github import annotations
+    from tpulint.render.github import annotation_lines
 
     models = [{"path": f"m{i}.tflite", "error": None, "compilable": True,
                "summary": {"ops": 2, "tpu_ops": 2 - i % 2, "cpu_ops": i % 2, "tpu_subgraphs": 1},
                "findings": [finding(severity="warning"), finding(severity="info")]} for i in range(12)]
-    lines, dropped = annotations({"models": models}, None)
+    lines, dropped = annotation_lines({"models": models}, None)
     assert dropped == {"warning": 2, "notice": 2}
     # the models with an op on the CPU (odd) come first, then the others in order; written in model order
     kept = [0, 1, 2, 3, 4, 5, 6, 7, 9, 11]

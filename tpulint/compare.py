@@ -282,7 +282,8 @@ def _resolve_by_counts(src: Subgraph, graph: Graph, log: CompilerLog, by_type: d
             counts[kind][r.status] += r.count
             lines.setdefault((kind, r.status), r.line)
         for i in indices:
-            possible[i] = {status_of[i].status} if i in status_of else set(counts[kind])
+            known = status_of[i].status if i in status_of else None
+            possible[i] = {known} if known is not None else set(counts[kind])
     changed = True
     while changed:
         changed = False
@@ -310,8 +311,9 @@ def _resolve_by_counts(src: Subgraph, graph: Graph, log: CompilerLog, by_type: d
             (s,) = possible[i]
             status_of[i] = ActualOp(TPU if s == MAPPED else CPU, s, None, None, (), lines[(op.opcode, s)])
         else:
-            kind = counts[op.opcode]
-            status_of[i] = ActualOp(None, None, None, None, tuple((s, kind[s]) for s in kind if s in possible[i]))
+            per_status = counts[op.opcode]
+            status_of[i] = ActualOp(None, None, None, None,
+                                    tuple((s, per_status[s]) for s in per_status if s in possible[i]))
 
 
 __all__ = ["ActualCompile", "ActualOp", "ActualSegment", "CompareError", "actual_for", "attribute", "siblings"]

@@ -172,10 +172,10 @@ def load_table(table: dict[str, Any], source: str, cfg: Config) -> Config:
                              f"got {type(value).__name__}")
         name = key.replace("-", "_")
         try:
-            if key == "per-file-ignores":
+            if key == "per-file-ignores" and isinstance(value, dict):
                 value = tuple((str(k), _strings(v, f"per-file-ignores.{_toml_key(str(k))}"))
                               for k, v in value.items())
-            elif key == "severity":
+            elif key == "severity" and isinstance(value, dict):
                 value = tuple((str(k), v if isinstance(v, str) else repr(v)) for k, v in value.items())
             elif isinstance(value, list):
                 value = _strings(value, key)

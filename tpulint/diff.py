@@ -70,7 +70,8 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The change from model entry `old` to `new` (both of the JSON document), as plain data."""
     matched = match_ops(old["ops"], new["ops"])
     old_ops = {(op["subgraph"], op["index"]): op for op in old["ops"]}
-    moved_to_cpu, moved_to_tpu = [], []
+    moved_to_cpu: list[dict[str, Any]] = []
+    moved_to_tpu: list[dict[str, Any]] = []
     for op in new["ops"]:
         before = old_ops.get(matched.get((op["subgraph"], op["index"]), (-1, -1)))
         if before is None or before["placement"] == op["placement"]:

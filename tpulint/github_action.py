@@ -87,7 +87,7 @@ def _split_report(env: Mapping[str, str]) -> tuple[str | None, str | None, list[
 def run(env: Mapping[str, str], stdout: TextIO) -> int:
     from tpulint.render import FORMATS, RenderOptions, render
     from tpulint.render.diff import markdown as diff_markdown
-    from tpulint.render.github import PER_TYPE, annotations
+    from tpulint.render.github import PER_TYPE, annotation_lines
     from tpulint.render.markdown import render as markdown
 
     fmt, output = requested_report(env)
@@ -117,7 +117,7 @@ def run(env: Mapping[str, str], stdout: TextIO) -> int:
     if regressions and env.get("INPUT_FAIL_ON", "").strip() == "regression" and status == cli.EXIT_OK:
         status = cli.EXIT_FINDINGS
     root = env.get("GITHUB_WORKSPACE") or os.getcwd()
-    lines, dropped = annotations(doc, root)
+    lines, dropped = annotation_lines(doc, root)
     stdout.write("".join(line + "\n" for line in lines))
     if fmt is not None or output is not None:
         _extra_report(doc, RenderOptions(format=fmt or "json", root=root), output, stdout)

@@ -29,11 +29,11 @@ PER_TYPE = 10
 
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
-    lines, _ = annotations(doc, getattr(options, "root", None))
+    lines, _ = annotation_lines(doc, getattr(options, "root", None))
     return "".join(line + "\n" for line in lines)
 
 
-def annotations(doc: dict[str, Any], root: str | None, per_type: int = PER_TYPE) -> tuple[list[str], dict[str, int]]:
+def annotation_lines(doc: dict[str, Any], root: str | None, per_type: int = PER_TYPE) -> tuple[list[str], dict[str, int]]:
     """The workflow commands, in model order, at most `per_type` of each type; and how many of each type were
     left out (the models that fail worst are kept: not analysed or not compilable, then most ops on the CPU)."""
     candidates: list[tuple[tuple[Any, ...], str, str, str, str]] = []  # (importance, command, path, title, message)

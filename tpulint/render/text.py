@@ -139,9 +139,9 @@ def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
         out += ["", "Edge TPU subgraphs (each tensor crossing a boundary is a transfer between host and Edge TPU):"]
         for seg in segments:
             where = f"subgraph {seg.subgraph} " if seg.subgraph else ""
-            total = f", {tensor_size(seg.transfer_bytes)} transferred" if seg.transfer_bytes is not None else ""
-            ops = "s" if len(seg.ops) != 1 else ""
-            out.append(f"  {seg.number}. {where}op{ops} {seg.op_ranges} ({len(seg.ops)} op{ops}{total})")
+            moved = f", {tensor_size(seg.transfer_bytes)} transferred" if seg.transfer_bytes is not None else ""
+            plural = "s" if len(seg.ops) != 1 else ""
+            out.append(f"  {seg.number}. {where}op{plural} {seg.op_ranges} ({len(seg.ops)} op{plural}{moved})")
             for label, side in (("in ", seg.inputs), ("out", seg.outputs)):
                 out += [f"     {label} {safe(t.name)} {safe(t.shape)} {tensor_size(t.bytes)}" for t in side]
     for title, rows in panels(m):
