@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -41,10 +42,17 @@ def memory_bound_mib(*paths: str | os.PathLike[str]) -> float:
 
 def start_cli(args: Sequence[str], cwd: str | os.PathLike[str] | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """`python -m tpulint ARGS` through bench/_child.py, in its own process group (for signal tests)."""
+    """`python -m tpulint ARGS` through bench/_child.py, in its own process group (for signal tests), with
+    Ctrl-C as at a terminal: a suite started in the background (`pytest &`, nohup) passes SIGINT on ignored,
+    and a process that inherits it ignored rightly keeps ignoring it."""
     return subprocess.Popen([sys.executable, str(ROOT / "bench" / "_child.py"), "-m", "tpulint", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                            env={**os.environ, **(env or {})}, start_new_session=True)
+                            env={**os.environ, **(env or {})}, start_new_session=True,
+                            preexec_fn=_sigint_as_at_a_terminal)
+
+
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 10.0, started: float | None = None) -> ChildRun:
