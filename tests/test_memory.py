@@ -67,12 +67,26 @@ def test_layers_that_do_not_fit_the_budget_are_streamed_in_execution_order():
     assert [x.op for x in m.streamed_layers] == [2]
 
 
+@pytest.mark.parametrize("row, streamed", [
+    (4608, False),  # ext_mistake_adain_decoder_resize256_cpu: a 3x3 conv over 512 channels, cached
+    (8192, False),  # ROW_LIMIT itself
+    (8208, True),   # the next row length the 16-lane padding allows
+    (11520, True),  # ext_coraldemo_mnv2_classifier_rt12_stream: a 3x3 conv over 1280 channels, streamed
+])
+def test_long_weight_rows_are_streamed_even_when_they_fit(row, streamed):
+    model = read_model_bytes(fc_model(32, row).build())
+    m = estimate(model, [Graph.build(model.main)], [[0]])
+    layer = 32 * (row + 8)
+    assert (m.parameter_bytes, m.cached_bytes, m.streamed_bytes) == (
+        (layer, 0, layer) if streamed else (layer, layer, 0))
+
+
 def test_streamed_estimate_gives_a_warning(tmp_path):
     path = tmp_path / "tcn.tflite"
     path.write_bytes(fc_model(1, 94400).build())
     (f,) = [f for f in analyze(path).findings if f.code == "TPU810"]
     assert f.message == ("1.44MiB of 1.44MiB parameters are streamed from the host on every inference; 0.00B cached on "
-                         "chip (estimated, ±10%); 1 layer(s) with weight rows over 32768 bytes are always streamed")
+                         "chip (estimated, ±10%); 1 layer(s) with weight rows over 8192 bytes are always streamed")
     assert str(f.severity) == "warning"
 
 
@@ -150,9 +164,9 @@ def test_bench_meets_the_calibration_target():
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus/real is absent")
     close, streamed, cases, out = _bench()  # from tpulint's own partition
-    assert (close, streamed, cases) == (54, 57, 59), out
+    assert (close, streamed, cases) == (55, 58, 59), out
     close, streamed, cases, out = _bench("--truth-placement")  # the layout model alone
-    assert (close, streamed, cases) == (54, 57, 59), out
+    assert (close, streamed, cases) == (55, 58, 59), out
     assert "franco_mnist_dense" in out
 
 
