@@ -90,3 +90,41 @@ def test_no_corpus_suggestion_lowers_the_edge_tpu_op_count(case: Path) -> None:
     if case.name == "ext_yolov8n_nerbivol":
         (first, *_) = report.advice.suggestions
         assert (first.kind, first.gain) == (SMALLER_INPUT, 24)
+
+
+def _transpose_chain(side: int, second_input: bool = False) -> bytes:
+    """x [1, side, side, 16] -> RELU -> TRANSPOSE to NCHW -> RELU -> RELU: the TRANSPOSE is over its size
+    limit at large sides, and its fallback cuts the two RELUs after it off the Edge TPU segment."""
+    import numpy as np
+
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    b.tensor("x", [1, side, side, 16]).tensor("a", [1, side, side, 16])
+    b.tensor("perm", [4], "int32", data=np.array([0, 3, 1, 2], np.int32))
+    for name in ("t", "r1", "r2"):
+        b.tensor(name, [1, 16, side, side])
+    b.op("RELU", ["x"], ["a"]).op("TRANSPOSE", ["a", "perm"], ["t"]).op("RELU", ["t"], ["r1"]).op("RELU", ["r1"], ["r2"])
+    if second_input:  # a second model input, added to the first: no single image size to scale
+        b.tensor("y", [1, side, side, 16]).tensor("s", [1, side, side, 16])
+        b.op("ADD", ["x", "y"], ["s"])
+        return b.io(["x", "y"], ["r2", "s"]).build()
+    return b.io(["x"], ["r2"]).build()
+
+
+def test_smaller_input_advice_names_the_largest_size_under_every_threshold() -> None:
+    report = analyze_model(read_model_bytes(_transpose_chain(320), "t.tflite"), Config())
+    (s,) = [s for s in report.advice.suggestions if s.kind == SMALLER_INPUT]
+    assert (s.ops, s.gain, s.tpu_ops) == ((1,), 3, 4)
+    assert s.text.startswith("export the model with a smaller input size, at most 64x64 (the input is 320x320; "
+                             "these tensors grow with it): op 1 TRANSPOSE")
+    # The size it names maps, the next step up does not: checked by the prediction itself.
+    at = {side: analyze_model(read_model_bytes(_transpose_chain(side), "t.tflite"), Config()) for side in (64, 96)}
+    assert (at[64].tpu_ops, [f.code for f in at[64].findings if f.code.startswith("TPU6")]) == (4, [])
+    assert [f.code for f in at[96].findings if f.code.startswith("TPU6")] == ["TPU601"]
+
+
+def test_no_input_size_is_named_without_a_single_image_input() -> None:
+    report = analyze_model(read_model_bytes(_transpose_chain(320, second_input=True), "t.tflite"), Config())
+    (s,) = [s for s in report.advice.suggestions if s.kind == SMALLER_INPUT]
+    assert s.text.startswith("export the model with a smaller input size: op 1 TRANSPOSE")

@@ -15,6 +15,7 @@ from tpulint.partition import CPU, Partition, PartitionOptions, partition
 SIZE_THRESHOLD_FAMILY = "TPU6"
 MAX_ISLANDS = 20  # what-ifs per subgraph for islands of CPU ops, the ones holding most CPU ops first
 MAX_SINGLE_OPS = 10  # what-ifs for single ops inside islands of several own-reason ops
+INPUT_STEP = 32  # detectors take input sizes in multiples of their largest stride
 
 MAP_OPS = "map-ops"
 SMALLER_INPUT = "smaller-input"
@@ -161,7 +162,8 @@ def _op_fix(advisor: _Advisor, graph: Graph, subgraph: int, own: list[int], tria
     codes = sorted({c for i in own for c in placements[i].codes})
     names = _op_names(graph, own)
     if all(c.startswith(SIZE_THRESHOLD_FAMILY) for c in codes):
-        text = (f"export the model with a smaller input size: {names} stay on the CPU only for their size "
+        size = _input_size_below_thresholds(advisor, subgraph, own)
+        text = (f"export the model with a smaller input size{size}: {names} stay on the CPU only for their size "
                 f"({', '.join(codes)}); once below the thresholds, {_gain_words(advisor, trial)}. For a detection "
                 "head, exporting without the decode and running it on the CPU avoids the large tensors too")
         return advisor.suggestion(SMALLER_INPUT, subgraph, own, trial, text,
@@ -171,6 +173,32 @@ def _op_fix(advisor: _Advisor, graph: Graph, subgraph: int, own: list[int], tria
                 and f.location.operator in own and f.fix), None)
     text = f"make {names} mappable ({', '.join(codes)}{': ' + fix if fix else ''}): {_gain_words(advisor, trial)}"
     return advisor.suggestion(MAP_OPS, subgraph, own, trial, text)
+
+
+def _input_size_below_thresholds(advisor: _Advisor, subgraph: int, ops: Sequence[int]) -> str:
+    """", at most HxW (the input is HxW)": the largest input, in steps of INPUT_STEP pixels, at which every size
+    finding of `ops` is under its limit, assuming each measure grows as the input side to its power (area for
+    element counts); "" when the model has no single image input [1, H, W, C] or no such input is left."""
+    inputs = advisor.graphs[subgraph].subgraph.inputs
+    tensors = advisor.graphs[subgraph].subgraph.tensors
+    if len(inputs) != 1 or len(tensors[inputs[0]].shape) != 4 or tensors[inputs[0]].shape[0] != 1:
+        return ""
+    _, height, width, _ = tensors[inputs[0]].shape
+    limits = [f.threshold for f in advisor.findings if f.threshold and f.location.subgraph == subgraph
+              and f.location.operator in ops]
+    if not limits or any(f.code.startswith(SIZE_THRESHOLD_FAMILY) and not f.threshold for f in advisor.findings
+                         if f.location.subgraph == subgraph and f.location.operator in ops):
+        return ""
+    scale = min((limit / measured) ** (1 / power) for measured, limit, power in limits)
+    side = max(height, width)
+    new_side = int(side * scale) // INPUT_STEP * INPUT_STEP
+    while new_side >= INPUT_STEP and any(measured * (new_side / side) ** power > limit
+                                         for measured, limit, power in limits):
+        new_side -= INPUT_STEP
+    if new_side < INPUT_STEP:
+        return ""
+    new_h, new_w = (height * new_side // side, width * new_side // side)
+    return f", at most {new_h}x{new_w} (the input is {height}x{width}; these tensors grow with it)"
 
 
 def _multiple_subgraphs(advisor: _Advisor) -> list[Suggestion]:

@@ -89,6 +89,8 @@ class Finding:
     status: str | None = None
     fix: str | None = None
     path: str = ""
+    # a size limit the op is over: (measured, limit, power), the measure growing as the input side ** power
+    threshold: tuple[int, int, int] | None = None
 
     def fingerprint(self) -> str:
         """Stable identity for baselines and SARIF: the code, the op type and the tensor name, never indices or paths."""

@@ -43,7 +43,7 @@ def _finding(rule: Rule, hit: Hit, sg: Subgraph | None, op: Operator | None, pat
         loc = Location()
     return Finding(rule.code, rule.name, hit.severity or rule.severity, hit.confidence or rule.confidence,
                    hit.effect or rule.effect,
-                   hit.message, loc, hit.status or rule.status, hit.fix, path)
+                   hit.message, loc, hit.status or rule.status, hit.fix, path, hit.threshold)
 
 
 def _dispatch(ctx: Context, opcode: str, op_rules: list[Rule]) -> _OpChecks:

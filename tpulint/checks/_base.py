@@ -68,6 +68,8 @@ class Hit:
     effect: Effect | None = None  # overrides the rule's effect (e.g. a gate that depends on the compiler)
     severity: Severity | None = None
     confidence: Confidence | None = None  # e.g. a rule observed on another compiler version than the target
+    # a size limit the op is over: (measured, limit, power), the measure growing as the input side ** power
+    threshold: tuple[int, int, int] | None = None
 
 
 def seen_only_on(ctx: "Context", compilers: tuple[str, ...]) -> tuple[Confidence | None, str]:

@@ -85,7 +85,8 @@ def large_tensor_row(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     t = ts[worst]
     return [Hit(f"{ctx.describe(t)}: its two innermost dimensions hold {rows[worst]:,} elements (> {limit:,})",
-                "use a smaller input size, or export without the detection decode and run it on the CPU")]
+                "use a smaller input size, or export without the detection decode and run it on the CPU",
+                threshold=(rows[worst], limit, 2 if len(t.shape) <= 3 else 1))]  # [1, C, H*W] vs [.., W, C]
 
 
 @_heuristic_rule("TPU601", "large-transpose", opcodes=("TRANSPOSE",), limits=("transpose_max_elements",))
@@ -115,7 +116,7 @@ def large_transpose(ctx: Context, op: Operator) -> list[Hit] | None:
     if n <= limit:
         return None
     return [Hit(f"TRANSPOSE of {ctx.describe(x)} moves {n:,} elements (> {limit:,})",
-                "transpose a smaller tensor, or run this part on the CPU")]
+                "transpose a smaller tensor, or run this part on the CPU", threshold=(n, limit, 2))]
 
 
 @_heuristic_rule("TPU602", "large-reshape", opcodes=("RESHAPE",), limits=("reshape_max_elements",))
@@ -143,7 +144,8 @@ def large_reshape(ctx: Context, op: Operator) -> list[Hit] | None:
     if n <= limit:
         return None
     return [Hit(f"RESHAPE of {ctx.describe(x)} ({n:,} elements, > {limit:,})",
-                "use a smaller input size, or export without the detection decode and run it on the CPU")]
+                "use a smaller input size, or export without the detection decode and run it on the CPU",
+                threshold=(n, limit, 2))]
 
 
 @_heuristic_rule("TPU603", "large-resize-bilinear", opcodes=("RESIZE_BILINEAR",),
@@ -180,7 +182,8 @@ def large_resize_bilinear(ctx: Context, op: Operator) -> list[Hit] | None:
                     f"(> {limits['resize_bilinear_max_ratio']}×)", "upsample in 2× steps, or resize on the CPU")]
     if n > limits["resize_bilinear_max_output_elements"]:
         return [Hit(f"RESIZE_BILINEAR output {ctx.describe(out)} has {n:,} elements "
-                    f"(> {limits['resize_bilinear_max_output_elements']:,})", "do the final resize on the CPU")]
+                    f"(> {limits['resize_bilinear_max_output_elements']:,})", "do the final resize on the CPU",
+                    threshold=(n, limits["resize_bilinear_max_output_elements"], 2))]
     return None
 
 
@@ -211,7 +214,7 @@ def large_resize_nearest(ctx: Context, op: Operator) -> list[Hit] | None:
     if n <= limit:
         return None
     return [Hit(f"RESIZE_NEAREST_NEIGHBOR output {ctx.describe(out)} has {n:,} elements (> {limit:,})",
-                "do the largest upsampling on the CPU, or upsample fewer channels")]
+                "do the largest upsampling on the CPU, or upsample fewer channels", threshold=(n, limit, 2))]
 
 
 @_heuristic_rule("TPU604", "large-mean", opcodes=("MEAN",), limits=("mean_max_reduced_elements",))
@@ -241,7 +244,7 @@ def large_mean(ctx: Context, op: Operator) -> list[Hit] | None:
     if n <= limit:
         return None
     return [Hit(f"MEAN over axes {axes} of {ctx.describe(x)} averages {n:,} values each (> {limit:,})",
-                "pool in stages (AVERAGE_POOL_2D first) or split the reduction")]
+                "pool in stages (AVERAGE_POOL_2D first) or split the reduction", threshold=(n, limit, 2))]
 
 
 @_heuristic_rule("TPU605", "large-fully-connected", opcodes=("FULLY_CONNECTED",),
