@@ -148,3 +148,54 @@ def test_a_large_mapped_file_decodes_the_same(monkeypatch, tmp_path):
     truncated.write_bytes(path.read_bytes()[:COLD_FILE_SIZE + 100])
     message = _same(monkeypatch, truncated)
     assert isinstance(message, str) and message.startswith("ModelError: ")
+
+
+def _column_subgraphs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    monkeypatch.setenv(READER_ENV, "columnar")
+    models = [read_model_bytes(_chain(300)), read_model_bytes(fuzz.kitchen_sink())]
+    if CORPUS.is_dir():
+        models += [read_model(p) for p in sorted(CORPUS.rglob("*.tflite"))]
+    return [sg for m in models for sg in m.subgraphs]
+
+
+def test_graph_from_columns_equals_graph_from_objects(monkeypatch):
+    from tpulint.graph import Graph, _build_from_columns
+
+    for sg in _column_subgraphs(monkeypatch):
+        assert _build_from_columns(Graph, sg) == Graph._build_from_objects(sg)  # type: ignore[arg-type]
+
+
+def test_graph_from_columns_leaves_malformed_subgraphs_to_the_object_build(monkeypatch):
+    from tpulint.graph import Graph, _build_from_columns
+
+    b = ModelBuilder()
+    b.tensor("x", [1, 4], "int8")
+    b.tensor("y", [1, 4], "int8")
+    b.op("RELU", ["y"], ["x"])
+    b.op("RELU", ["x"], ["y"])  # y read by op 0 before op 1 writes it
+    monkeypatch.setenv(READER_ENV, "columnar")
+    sg = read_model_bytes(b.build()).main
+    assert _build_from_columns(Graph, sg) is None
+    with pytest.raises(ModelError, match="reads tensor 1 before op 1 writes it"):
+        Graph.build(sg)
+
+
+@pytest.mark.parametrize("compiler", ["14.1", "15.0", "16.0"])
+def test_tensor_and_op_flags_from_columns_equal_the_loop(monkeypatch, compiler):
+    import tpulint.checks._base as base
+    from tpulint.config import Config
+    from tpulint.graph import Graph
+    from tpulint.profile import load_profile
+
+    profile = load_profile(compiler)
+    for sg in _column_subgraphs(monkeypatch):
+        monkeypatch.setattr(base, "COLUMNS_FROM_TENSORS", 10 ** 9)
+        loop = base.Context(None, Graph._build_from_objects(sg), profile, Config()).flags  # type: ignore[arg-type]
+        monkeypatch.setattr(base, "COLUMNS_FROM_TENSORS", 0)
+        assert base.tensor_flags(sg.columns, profile).tolist() == loop  # type: ignore[attr-defined]
+        per_op = [0] * len(sg.operators)  # type: ignore[attr-defined]
+        for op in sg.operators:  # type: ignore[attr-defined]
+            for i in op.inputs + op.outputs:
+                if i >= 0:
+                    per_op[op.index] |= loop[i]
+        assert base.op_flags(sg.columns, loop, len(per_op)).tolist() == per_op  # type: ignore[attr-defined]

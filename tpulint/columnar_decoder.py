@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tpulint import _schema
+from tpulint.column_tuples import cut
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader
 from tpulint.model_types import MAX_RANK, Operator, Quantization, Subgraph, SubgraphColumns, Tensor
@@ -221,9 +222,7 @@ class ColumnarDecoder(ObjectDecoder):
         names = self._names(name_start, name_length)
 
         # The views, built by C-level maps over the columns (equal shapes shared, like the object decoder).
-        flat = shapes.tolist()
-        bounds = shape_offsets.tolist()
-        shape_tuples = list(map(tuple, map(flat.__getitem__, map(slice, bounds[:-1], bounds[1:]))))
+        shape_tuples = cut(shapes, shape_offsets)
         shared: dict[tuple[int, ...], tuple[int, ...]] = {}
         shape_tuples = list(map(shared.setdefault, shape_tuples, shape_tuples))
         signature_list: list[Any] = [None] * n_tensors
@@ -339,12 +338,8 @@ class ColumnarDecoder(ObjectDecoder):
 
         names = [c[0] for c in opcodes]
         op_names = [names[c] for c in code_index.tolist()]
-        flat_in = inputs.tolist()
-        flat_out = outputs.tolist()
-        in_bounds = input_offsets.tolist()
-        out_bounds = output_offsets.tolist()
-        in_tuples = list(map(tuple, map(flat_in.__getitem__, map(slice, in_bounds[:-1], in_bounds[1:]))))
-        out_tuples = list(map(tuple, map(flat_out.__getitem__, map(slice, out_bounds[:-1], out_bounds[1:]))))
+        in_tuples = cut(inputs, input_offsets)
+        out_tuples = cut(outputs, output_offsets)
         rare = np.flatnonzero((intermediates_r > 0) | (custom_r > 0)).tolist()
         intermediates: dict[int, tuple[int, ...]] = {}
         spans: dict[int, tuple[int, int]] = {}
