@@ -199,3 +199,17 @@ def test_tensor_and_op_flags_from_columns_equal_the_loop(monkeypatch, compiler):
                 if i >= 0:
                     per_op[op.index] |= loop[i]
         assert base.op_flags(sg.columns, loop, len(per_op)).tolist() == per_op  # type: ignore[attr-defined]
+
+
+def test_chunked_decoding_gives_the_same_model(monkeypatch):
+    """Large subgraphs are decoded a chunk of tables at a time; tiny chunks must not change the result."""
+    import tpulint.columnar_decoder as columnar
+
+    monkeypatch.setattr(columnar, "_TABLE_CHUNK", 7)
+    monkeypatch.setattr(columnar, "_CHUNK", 5)
+    sources: list[object] = [_chain(40), fuzz.kitchen_sink()]
+    if CORPUS.is_dir():
+        sources += sorted(CORPUS.rglob("*.tflite"))[:20]
+    for source in sources:
+        model = _same(monkeypatch, source)
+        assert not isinstance(model, str)

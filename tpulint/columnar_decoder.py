@@ -12,16 +12,16 @@ names the problem, so a hostile file gets the same one-line ModelError from both
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import Any, Mapping
 
 import numpy as np
 
 from tpulint import _schema
-from tpulint.column_tuples import cut
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader
 from tpulint.model_types import MAX_RANK, Operator, Quantization, Subgraph, SubgraphColumns, Tensor
-from tpulint.object_decoder import ObjectDecoder, _new_operator, _new_quantization, _new_tensor, _vector
+from tpulint.object_decoder import _VECTORS, ObjectDecoder, _new_operator, _new_quantization, _new_tensor, _vector
 from tpulint.flatbuf import Layout
 from tpulint.tflite_layouts import BUFFER, OPERATOR, OPTIONS, QUANT, SUBGRAPH, TENSOR, options_of
 
@@ -32,6 +32,67 @@ _TENSOR_TYPES = _schema.TENSOR_TYPES
 
 class Fallback(Exception):
     """A vectorised check failed: the object decoder must decode the file to name the problem."""
+
+
+_CHUNK = 1 << 14  # tables per chunk where Python objects are made from columns (bounds the temporary lists)
+
+
+_TABLE_CHUNK = 1 << 15  # tables decoded per vectorised pass (bounds the temporary arrays: ~25 int64 per table)
+
+
+def _chunks(n: int, size: int = _CHUNK) -> list[slice]:
+    """Consecutive slices of at most `size` covering range(n); one empty slice when n is 0."""
+    return [slice(lo, min(lo + size, n)) for lo in range(0, n, size)] or [slice(0, 0)]
+
+
+def _joined(parts: list[dict[str, Any]], vectors: tuple[str, ...]) -> dict[str, Any]:
+    """The columns of consecutive chunks end to end; `vectors`: (values, offsets) pairs, offsets rebased."""
+    if len(parts) == 1:
+        return parts[0]
+    out: dict[str, Any] = {}
+    for key in parts[0]:
+        if key in vectors[1::2]:
+            base, pieces = 0, []
+            for p in parts:
+                pieces.append(p[key][:-1] + base)
+                base += int(p[key][-1])
+            pieces.append(np.array([base], _I64))
+            out[key] = np.concatenate(pieces)
+        else:
+            out[key] = np.concatenate([p[key] for p in parts])
+    return out
+
+
+class _Shared(dict):  # type: ignore[type-arg]
+    """A cache whose misses build the value from the key: `map(cache.__getitem__, keys)` runs at C speed on hits."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        value = self[key] = self.make(key)
+        return value
+
+
+def _int32s(raw: bytes) -> tuple[int, ...]:
+    """The little-endian int32 values of `raw`."""
+    n = len(raw) >> 2
+    return (_INT32S.get(n) or _vector("i", n))(raw)  # type: ignore[no-any-return]
+
+
+_INT32S = _VECTORS["i"]
+
+
+def _quantization_of(key: tuple[bytes, bytes, int]) -> Quantization | None:
+    raw_scales, raw_zero_points, axis = key
+    if not raw_scales:
+        return None
+    return _new_quantization(  # type: ignore[no-any-return]
+        _vector("f", len(raw_scales) // 4)(raw_scales),
+        _vector("q", len(raw_zero_points) // 8)(raw_zero_points) if raw_zero_points else (), axis)
 
 
 class ColumnarDecoder(ObjectDecoder):
@@ -131,6 +192,23 @@ class ColumnarDecoder(ObjectDecoder):
         element = np.arange(total, dtype=_I64) - offsets[:-1][owner]
         return start[owner] + width * element, offsets
 
+    def _int32_vectors(self, start: np.ndarray, count: np.ndarray,
+                       make: Any) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """(`make(raw bytes)` of each int32 vector, all values end to end, offsets): sliced from the buffer a
+        chunk at a time, so neither per-element index arrays nor a list of every slice exist at once (the
+        vectors were checked to lie inside the buffer)."""
+        data = self.r.data
+        views: list[Any] = []
+        parts = []
+        for part in _chunks(len(count)):
+            first = start[part]
+            raw: list[bytes] = list(map(data.__getitem__, map(slice, first.tolist(), (first + 4 * count[part]).tolist())))  # type: ignore[arg-type]
+            views += map(make, raw)
+            parts.append(b"".join(raw))
+        offsets = np.zeros(len(count) + 1, _I64)
+        np.cumsum(count, out=offsets[1:])
+        return views, np.frombuffer(b"".join(parts), "<i4").astype(np.int32), offsets
+
     def _gather_i32(self, positions: np.ndarray) -> np.ndarray:
         return self._i32(positions).astype(np.int32) if positions.size else np.zeros(0, np.int32)
 
@@ -184,6 +262,20 @@ class ColumnarDecoder(ObjectDecoder):
         return Subgraph(index, name, tensors, operators, inputs, outputs, columns)
 
     def _tensor_columns(self, pos: np.ndarray, buffers: list[int]) -> tuple[tuple[Tensor, ...], dict[str, Any]]:
+        """The tensors, decoded a chunk of tables at a time (the temporary arrays stay a few MiB), and their
+        columns end to end."""
+        shapes, quantizations = _Shared(_int32s), _Shared(_quantization_of)
+        constant = np.fromiter((b > 0 for b in buffers), bool, len(buffers)) if buffers else np.zeros(1, bool)
+        tensors: list[Tensor] = []
+        parts = []
+        for part in _chunks(len(pos), _TABLE_CHUNK):
+            views, columns = self._tensor_chunk(pos[part], part.start, buffers, constant, shapes, quantizations)
+            tensors += views
+            parts.append(columns)
+        return tuple(tensors), _joined(parts, ("shapes", "shape_offsets"))
+
+    def _tensor_chunk(self, pos: np.ndarray, first_index: int, buffers: list[int], constant: np.ndarray,
+                      shared_shapes: Any, shared_quantizations: Any) -> tuple[list[Tensor], dict[str, Any]]:
         r = self.r
         n_tensors = len(pos)
         fo, _ = self._tables(pos, TENSOR)
@@ -210,11 +302,10 @@ class ColumnarDecoder(ObjectDecoder):
         if n_tensors and int(signature_rank.max()) > MAX_RANK:
             raise Fallback
         decoded += int(rank.sum()) + int(name_length.sum()) + int(signature_rank.sum())
-        shape_at, shape_offsets = self._flat(shape_start, rank, 4)
-        shapes = self._gather_i32(shape_at)
+        shape_tuples, shapes, shape_offsets = self._int32_vectors(shape_start, rank, shared_shapes.__getitem__)
         signature_at, signature_offsets = self._flat(signature_start, signature_rank, 4)
         signatures = self._gather_i32(signature_at).tolist()
-        quantizations, quant_decoded = self._quantizations(pos, fo[:, 4], quant_r)
+        quantizations, quant_decoded = self._quantizations(pos, fo[:, 4], quant_r, shared_quantizations)
         decoded += quant_decoded
         r.budget -= decoded
         if r.budget < 0:
@@ -222,9 +313,7 @@ class ColumnarDecoder(ObjectDecoder):
         names = self._names(name_start, name_length)
 
         # The views, built by C-level maps over the columns (equal shapes shared, like the object decoder).
-        shape_tuples = cut(shapes, shape_offsets)
-        shared: dict[tuple[int, ...], tuple[int, ...]] = {}
-        shape_tuples = list(map(shared.setdefault, shape_tuples, shape_tuples))
+        # Keyed by the vector's raw bytes, streamed: equal shapes share one tuple, and no list of all keys exists.
         signature_list: list[Any] = [None] * n_tensors
         if signatures or bool(has_signature.any()):
             signature_bounds = signature_offsets.tolist()
@@ -234,34 +323,26 @@ class ColumnarDecoder(ObjectDecoder):
         type_names = {c: _TENSOR_TYPES.get(c) or f"type{c}" for c in set(codes)}
         buffer_list = buffer.tolist()
         data_sizes = list(map(buffers.__getitem__, buffer_list)) if n_buffers else [0] * n_tensors
-        out = list(map(_new_tensor, range(n_tensors), names, map(type_names.__getitem__, codes), shape_tuples,
-                       signature_list, quantizations, buffer_list, data_sizes, is_variable.tolist()))
-        constant = np.fromiter((b > 0 for b in buffers), bool, n_buffers) if n_buffers else np.zeros(1, bool)
+        out = list(map(_new_tensor, range(first_index, first_index + n_tensors), names,
+                       map(type_names.__getitem__, codes), shape_tuples, signature_list, quantizations, buffer_list,
+                       data_sizes, is_variable.tolist()))
         columns = {"shapes": shapes, "shape_offsets": shape_offsets, "dtype_code": dtype.astype(np.int16),
                    "is_constant": constant[buffer] if n_buffers else np.zeros(n_tensors, bool),
                    "is_variable": is_variable, "has_signature": has_signature}
-        return tuple(out), columns
+        return out, columns
 
     def _names(self, start: np.ndarray, length: np.ndarray) -> list[str]:
-        """Every name, decoded from one gathered blob where no name holds a NUL (the separator); else one by one."""
-        at, offsets = self._flat(start, length, 1)
-        n = len(length)
-        if not at.size:
-            return [""] * n
-        # Names joined by NULs: each name's bytes, then a separator.
-        joined = np.zeros(at.size + n, np.uint8)
-        slots = np.arange(at.size, dtype=_I64) + np.repeat(np.arange(n, dtype=_I64), length)
-        joined[slots] = self.u8[at]
-        blob = joined.tobytes()
-        if int(np.count_nonzero(joined == 0)) == n:
-            names = str(blob, "utf-8", "backslashreplace").split("\0")
-            names.pop()
-            return names
+        """Every name, each decoded from its slice of the buffer (C-level maps; no per-byte index arrays)."""
         data = self.r.data
-        return [str(data[a:a + k], "utf-8", "backslashreplace")
-                for a, k in zip(start.tolist(), length.tolist())]
+        names: list[str] = []
+        for part in _chunks(len(start)):
+            first = start[part]
+            slices = map(data.__getitem__, map(slice, first.tolist(), (first + length[part]).tolist()))
+            names += map(str, slices, repeat("utf-8"), repeat("backslashreplace"))  # type: ignore[arg-type]
+        return names
 
-    def _quantizations(self, pos: np.ndarray, fo: np.ndarray, quant_r: np.ndarray) -> tuple[list[Any], int]:
+    def _quantizations(self, pos: np.ndarray, fo: np.ndarray, quant_r: np.ndarray,
+                       shared: Any) -> tuple[list[Any], int]:
         """Per tensor: its Quantization (equal parameters shared, as the object decoder does) or None."""
         n = len(pos)
         present = quant_r > 0
@@ -287,28 +368,35 @@ class ColumnarDecoder(ObjectDecoder):
         # Keyed by the raw bytes (slices of the buffer), as in the object decoder: equal parameters share one
         # Quantization.
         data = self.r.data
-        scale_starts = scales_start.tolist()
         zero_point_start = np.where(has_zero_points, zero_points_start, 0)
-        keys = list(zip(map(data.__getitem__, map(slice, scale_starts, (scales_start + 4 * n_scales).tolist())),
-                        map(data.__getitem__, map(slice, zero_point_start.tolist(),
-                                                  (zero_point_start + 8 * n_zero_points).tolist())),
-                        axis.tolist()))
-        distinct: dict[tuple[Any, Any, int], Quantization | None] = dict.fromkeys(keys)
-        for key in distinct:
-            raw_scales, raw_zero_points, ax = key
-            if raw_scales:
-                distinct[key] = _new_quantization(
-                    _vector("f", len(raw_scales) // 4)(raw_scales),
-                    _vector("q", len(raw_zero_points) // 8)(raw_zero_points) if raw_zero_points else (), ax)
+        quantizations: list[Any] = []
+        for part in _chunks(len(qi)):
+            s0, z0 = scales_start[part], zero_point_start[part]
+            keys = zip(map(data.__getitem__, map(slice, s0.tolist(), (s0 + 4 * n_scales[part]).tolist())),
+                       map(data.__getitem__, map(slice, z0.tolist(), (z0 + 8 * n_zero_points[part]).tolist())),
+                       axis[part].tolist())
+            quantizations += map(shared.__getitem__, keys)
         if len(qi) == n:
-            return list(map(distinct.__getitem__, keys)), decoded
+            return quantizations, decoded
         out: list[Any] = [None] * n
-        for tensor, quantization in zip(qi.tolist(), map(distinct.__getitem__, keys)):
+        for tensor, quantization in zip(qi.tolist(), quantizations):
             out[tensor] = quantization
         return out, decoded
 
     def _operator_columns(self, pos: np.ndarray, opcodes: list, n_tensors: int,
                           where: str) -> tuple[tuple[Operator, ...], dict[str, np.ndarray]]:
+        """The operators, a chunk of tables at a time, and their columns end to end."""
+        shared_options: dict[Any, Any] = {}
+        operators: list[Operator] = []
+        parts = []
+        for part in _chunks(len(pos), _TABLE_CHUNK):
+            views, columns = self._operator_chunk(pos[part], part.start, opcodes, n_tensors, where, shared_options)
+            operators += views
+            parts.append(columns)
+        return tuple(operators), _joined(parts, ("inputs", "input_offsets", "outputs", "output_offsets"))
+
+    def _operator_chunk(self, pos: np.ndarray, first_index: int, opcodes: list, n_tensors: int, where: str,
+                        shared_options: dict[Any, Any]) -> tuple[list[Operator], dict[str, np.ndarray]]:
         r = self.r
         n_ops = len(pos)
         fo, plans = self._tables(pos, OPERATOR)
@@ -326,20 +414,16 @@ class ColumnarDecoder(ObjectDecoder):
         r.budget -= int(n_inputs.sum()) + int(n_outputs.sum())
         if r.budget < 0:
             raise Fallback
-        input_at, input_offsets = self._flat(inputs_start, n_inputs, 4)
-        output_at, output_offsets = self._flat(outputs_start, n_outputs, 4)
-        inputs = self._gather_i32(input_at)
-        outputs = self._gather_i32(output_at)
+        in_tuples, inputs, input_offsets = self._int32_vectors(inputs_start, n_inputs, _int32s)
+        out_tuples, outputs, output_offsets = self._int32_vectors(outputs_start, n_outputs, _int32s)
         if inputs.size and (int(inputs.max()) >= n_tensors or int(inputs.min()) < -1):
             raise Fallback
         if outputs.size and (int(outputs.max()) >= n_tensors or int(outputs.min()) < 0):
             raise Fallback
-        options = self._operator_options(pos, fo[:, 4], options_type, options_r)
+        options = self._operator_options(pos, fo[:, 4], options_type, options_r, shared_options)
 
         names = [c[0] for c in opcodes]
         op_names = [names[c] for c in code_index.tolist()]
-        in_tuples = cut(inputs, input_offsets)
-        out_tuples = cut(outputs, output_offsets)
         rare = np.flatnonzero((intermediates_r > 0) | (custom_r > 0)).tolist()
         intermediates: dict[int, tuple[int, ...]] = {}
         spans: dict[int, tuple[int, int]] = {}
@@ -349,7 +433,7 @@ class ColumnarDecoder(ObjectDecoder):
             at = positions[i]
             if intermediates_r[i]:
                 intermediates[i] = self._indices(r.vector(at + fo_list[i][6] + int(intermediates_r[i]), "i"),
-                                                 n_tensors, f"{where} op {i} intermediate")
+                                                 n_tensors, f"{where} op {first_index + i} intermediate")
             if custom_r[i] and op_names[i] == "CUSTOM":
                 start = at + fo_list[i][5] + int(custom_r[i])
                 spans[i] = (start + 4, r.length(start, 1, cold=True))
@@ -357,14 +441,14 @@ class ColumnarDecoder(ObjectDecoder):
         out = []
         for index, (code, ins, outs, opts) in enumerate(zip(code_index.tolist(), in_tuples, out_tuples, options)):
             name, custom, version = opcodes[code]
-            out.append(new_operator(index, name, version, ins, outs, custom, opts, intermediates.get(index, ()),
-                                    spans.get(index)))
+            out.append(new_operator(first_index + index, name, version, ins, outs, custom, opts,
+                                    intermediates.get(index, ()), spans.get(index)))
         columns = {"opcode_index": code_index.astype(np.int32), "inputs": inputs, "input_offsets": input_offsets,
                    "outputs": outputs, "output_offsets": output_offsets}
-        return tuple(out), columns
+        return out, columns
 
     def _operator_options(self, pos: np.ndarray, fo: np.ndarray, options_type: np.ndarray,
-                          options_r: np.ndarray) -> list[Any]:
+                          options_r: np.ndarray, shared: dict[Any, Any]) -> list[Any]:
         """Per op: its options dict; tables without vector fields and equal bytes share one dict (as in the
         object decoder), decoded once per distinct table."""
         n = len(pos)
@@ -377,7 +461,6 @@ class ColumnarDecoder(ObjectDecoder):
         op_index = np.flatnonzero(wanted)
         if int(opt_pos.max()) > self.size - 4:
             raise Fallback
-        shared: dict[Any, Any] = {}
         for t in np.unique(types).tolist():
             spec = OPTIONS.get(t) or options_of(t)
             if spec is None:

@@ -156,19 +156,22 @@ def _build_from_columns(cls: type[Graph], sg: Subgraph) -> Graph | None:
         return None
     # consumers: every read (duplicates kept), per tensor in op order: a stable sort by tensor
     order = np.argsort(inputs, kind="stable")
-    consumers = _groups(reader[order], np.bincount(inputs, minlength=n_tensors), n_tensors)
+    # The graph's op indices as the Operators' own int objects (a fresh int per entry would cost 28 bytes each).
+    ids = np.empty(n_ops + 1, dtype=object)
+    ids[:] = [op.index for op in sg.operators] + [-1]  # ids[-1] is -1: no producer
+    consumers = _groups(ids[reader[order]], np.bincount(inputs, minlength=n_tensors), n_tensors)
     # preds/succs: the distinct (reader, source) edges, sorted both ways
     written = source >= 0
     edges = np.unique(reader[written] * max(n_ops, 1) + source[written])
     dst, src = edges // max(n_ops, 1), edges % max(n_ops, 1)
-    preds = _groups(src, np.bincount(dst, minlength=n_ops), n_ops)
+    preds = _groups(ids[src], np.bincount(dst, minlength=n_ops), n_ops)
     by_source = np.lexsort((dst, src))
-    succs = _groups(dst[by_source], np.bincount(src, minlength=n_ops), n_ops)
+    succs = _groups(ids[dst[by_source]], np.bincount(src, minlength=n_ops), n_ops)
     unwritten_mask = (source < 0) & ~c.is_constant[inputs] & ~c.is_variable[inputs]
     if sg.inputs:
         unwritten_mask &= ~np.isin(inputs, np.array(sg.inputs, np.int64))
     unwritten = tuple(zip(reader[unwritten_mask].tolist(), inputs[unwritten_mask].tolist()))
-    return cls(sg, tuple(producer.tolist()), consumers, preds, succs, unwritten)
+    return cls(sg, tuple(ids[producer].tolist()), consumers, preds, succs, unwritten)
 
 
 def _groups(values: "np.ndarray", counts: "np.ndarray", n: int) -> tuple[tuple[int, ...], ...]:
