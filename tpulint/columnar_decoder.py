@@ -12,7 +12,9 @@ names the problem, so a hostile file gets the same one-line ModelError from both
 
 from __future__ import annotations
 
+import struct
 from itertools import repeat
+from operator import itemgetter
 from typing import Any, Mapping
 
 import numpy as np
@@ -84,6 +86,25 @@ def _int32s(raw: bytes) -> tuple[int, ...]:
 
 
 _INT32S = _VECTORS["i"]
+
+
+def _int32_tuples(raw: list[bytes], count: np.ndarray) -> list[tuple[int, ...]]:
+    """The int32 tuples of the vectors `raw` (of `count` elements each), unpacked at C speed: the vectors of
+    one length joined and iterated by one struct, then put back in order."""
+    lengths = np.unique(count).tolist()
+    if len(lengths) == 1:
+        k = lengths[0]
+        return list(struct.Struct(f"<{k}i").iter_unpack(b"".join(raw))) if k else [()] * len(raw)
+    out = np.empty(len(raw), dtype=object)
+    for k in lengths:
+        where = np.flatnonzero(count == k)
+        if k:
+            picked = itemgetter(*where.tolist())(raw) if len(where) > 1 else (raw[int(where[0])],)
+            tuples = list(struct.Struct(f"<{k}i").iter_unpack(b"".join(picked)))
+        else:
+            tuples = [()] * len(where)
+        out[where] = np.fromiter(tuples, dtype=object, count=len(tuples))
+    return out.tolist()  # type: ignore[no-any-return]
 
 
 def _quantization_of(key: tuple[bytes, bytes, int]) -> Quantization | None:
@@ -194,7 +215,7 @@ class ColumnarDecoder(ObjectDecoder):
 
     def _int32_vectors(self, start: np.ndarray, count: np.ndarray,
                        make: Any) -> tuple[list[Any], np.ndarray, np.ndarray]:
-        """(`make(raw bytes)` of each int32 vector, all values end to end, offsets): sliced from the buffer a
+        """(`make(raw bytes)` of each int32 vector (its tuple when `make` is None), all values end to end, offsets): sliced from the buffer a
         chunk at a time, so neither per-element index arrays nor a list of every slice exist at once (the
         vectors were checked to lie inside the buffer)."""
         data = self.r.data
@@ -203,7 +224,7 @@ class ColumnarDecoder(ObjectDecoder):
         for part in _chunks(len(count)):
             first = start[part]
             raw: list[bytes] = list(map(data.__getitem__, map(slice, first.tolist(), (first + 4 * count[part]).tolist())))  # type: ignore[arg-type]
-            views += map(make, raw)
+            views += map(make, raw) if make is not None else _int32_tuples(raw, count[part])
             parts.append(b"".join(raw))
         offsets = np.zeros(len(count) + 1, _I64)
         np.cumsum(count, out=offsets[1:])
@@ -265,7 +286,7 @@ class ColumnarDecoder(ObjectDecoder):
         """The tensors, decoded a chunk of tables at a time (the temporary arrays stay a few MiB), and their
         columns end to end."""
         shapes, quantizations = _Shared(_int32s), _Shared(_quantization_of)
-        constant = np.fromiter((b > 0 for b in buffers), bool, len(buffers)) if buffers else np.zeros(1, bool)
+        constant = np.array(buffers, np.uint64) > 0 if buffers else np.zeros(1, bool)
         tensors: list[Tensor] = []
         parts = []
         for part in _chunks(len(pos), _TABLE_CHUNK):
@@ -414,8 +435,8 @@ class ColumnarDecoder(ObjectDecoder):
         r.budget -= int(n_inputs.sum()) + int(n_outputs.sum())
         if r.budget < 0:
             raise Fallback
-        in_tuples, inputs, input_offsets = self._int32_vectors(inputs_start, n_inputs, _int32s)
-        out_tuples, outputs, output_offsets = self._int32_vectors(outputs_start, n_outputs, _int32s)
+        in_tuples, inputs, input_offsets = self._int32_vectors(inputs_start, n_inputs, None)
+        out_tuples, outputs, output_offsets = self._int32_vectors(outputs_start, n_outputs, None)
         if inputs.size and (int(inputs.max()) >= n_tensors or int(inputs.min()) < -1):
             raise Fallback
         if outputs.size and (int(outputs.max()) >= n_tensors or int(outputs.min()) < 0):
