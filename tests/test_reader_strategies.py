@@ -213,3 +213,14 @@ def test_chunked_decoding_gives_the_same_model(monkeypatch):
     for source in sources:
         model = _same(monkeypatch, source)
         assert not isinstance(model, str)
+
+
+def test_first_op_of_each_code_keeps_every_distinct_code_in_order(monkeypatch):
+    from tpulint.checks._base import first_op_of_each_code
+
+    for sg in _column_subgraphs(monkeypatch):
+        firsts: dict[tuple[object, ...], int] = {}
+        for op in sg.operators:  # type: ignore[attr-defined]
+            firsts.setdefault((op.opcode, op.version, op.custom_code), op.index)
+        got = [op.index for op in first_op_of_each_code(sg)]  # type: ignore[arg-type]
+        assert got == sorted(got) and set(firsts.values()) <= set(got)

@@ -210,6 +210,19 @@ def op_flags(columns: SubgraphColumns, flags: list[int], n_ops: int) -> np.ndarr
     return out
 
 
+def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:
+    """The ops of `sg` in order, or (from the reader's columns) only the first op using each operator-code
+    entry: enough for whatever depends only on the op's code (opcode, version, custom code)."""
+    columns = sg.columns
+    if columns is None or len(sg.operators) < COLUMNS_FROM_TENSORS:
+        return sg.operators
+    import numpy as np
+
+    first = np.unique(columns.opcode_index, return_index=True)[1]
+    operators = sg.operators
+    return [operators[i] for i in sorted(first.tolist())]
+
+
 class ModelContext:
     """The whole model, for rules that look at it once (gates)."""
 
