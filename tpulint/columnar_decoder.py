@@ -174,7 +174,10 @@ class ColumnarDecoder(ObjectDecoder):
         vt = pos - self._i32(pos)
         if int(vt.min()) < 0 or int(vt.max()) > self.size - 4:
             raise Fallback
-        vts, inverse = np.unique(vt, return_inverse=True)
+        if bool((vt == vt[0]).all()):  # the usual case: one vtable for every table (no sort needed)
+            vts, inverse = vt[:1], np.zeros(len(vt), _I64)
+        else:
+            vts, inverse = np.unique(vt, return_inverse=True)
         plans = r.plans(layout)
         unique = [plans.get(v) or r.plan(v, layout) for v in vts.tolist()]
         table_size = np.array([p[1] for p in unique], _I64)[inverse]
