@@ -224,3 +224,13 @@ def test_first_op_of_each_code_keeps_every_distinct_code_in_order(monkeypatch):
             firsts.setdefault((op.opcode, op.version, op.custom_code), op.index)
         got = [op.index for op in first_op_of_each_code(sg)]  # type: ignore[arg-type]
         assert got == sorted(got) and set(firsts.values()) <= set(got)
+
+
+def test_auto_without_numpy_loaded_reads_objects_and_does_not_import_numpy(tmp_path, monkeypatch):
+    path = tmp_path / "chain.tflite"
+    path.write_bytes(_chain(300))
+    monkeypatch.delenv(READER_ENV, raising=False)
+    code = ("import sys; from tpulint.model import read_model; m = read_model(sys.argv[1]); "
+            "assert m.main.columns is None and len(m.main.operators) == 300; assert 'numpy' not in sys.modules")
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr

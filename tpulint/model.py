@@ -92,22 +92,25 @@ def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None, sou
 
 READER_ENV = "TPULINT_READER"
 STRATEGIES = ("auto", "objects", "columnar")
-# Tables (tensors + operators) from which a subgraph is decoded as columns. numpy's import costs ~85 ms, the
-# object decoder ~8 us per table more than the columnar one: without numpy loaded, columns pay from ~10,000
-# tables; with numpy loaded, from a few hundred (a vectorised pass has a fixed cost of ~100 numpy calls).
+# Tables (tensors + operators) from which a subgraph is decoded as columns, when numpy is already loaded (a
+# vectorised pass has a fixed cost of ~100 numpy calls). Without numpy loaded (the CLI's JSON path) the object
+# decoder is used whatever the size: numpy's import (~85 ms, 11 MiB) and the columns' temporaries cost more
+# peak memory than the columns save (chain30k: 94 MiB instead of 69), and about the time they save.
 _COLUMNS_WITH_NUMPY = 400
-_COLUMNS_WITHOUT_NUMPY = 12_000
 
 
 def reader_strategy() -> str:
-    """The decoding strategy: $TPULINT_READER if it names one ("objects", "columnar"), else "auto" (by size)."""
+    """The decoding strategy: $TPULINT_READER if it names one ("objects", "columnar"), else "auto" (columns
+    for subgraphs of 400 tables and more when numpy is already loaded, objects otherwise)."""
     value = os.environ.get(READER_ENV, "auto").strip().lower()
     return value if value in STRATEGIES else "auto"
 
 
 def _auto_min_tables(reader: Reader) -> int | None:
     """The columnar decoder's per-subgraph threshold for this model, or None to decode it all as objects."""
-    threshold = _COLUMNS_WITH_NUMPY if "numpy" in sys.modules else _COLUMNS_WITHOUT_NUMPY
+    if "numpy" not in sys.modules:
+        return None
+    threshold = _COLUMNS_WITH_NUMPY
     try:
         if count_tables(reader) < threshold:
             return None
