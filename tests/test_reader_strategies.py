@@ -61,7 +61,8 @@ def test_the_strategy_is_forced_by_the_environment(monkeypatch):
 def test_auto_decodes_small_models_as_objects_and_large_ones_as_columns(monkeypatch):
     monkeypatch.setenv(READER_ENV, "auto")
     assert read_model_bytes(int8_cnn().build()).main.columns is None
-    assert read_model_bytes(_chain(300)).main.columns is not None  # numpy is loaded in the test process
+    assert read_model_bytes(_chain(300)).main.columns is None  # 1,201 tables
+    assert read_model_bytes(_chain(1400)).main.columns is not None  # 5,601 tables, numpy loaded in the test process
 
 
 def _chain(n_ops: int) -> bytes:

@@ -92,16 +92,18 @@ def parse_model(data: "bytes | mmap.mmap", path: str, fd: int | None = None, sou
 
 READER_ENV = "TPULINT_READER"
 STRATEGIES = ("auto", "objects", "columnar")
-# Tables (tensors + operators) from which a subgraph is decoded as columns, when numpy is already loaded (a
-# vectorised pass has a fixed cost of ~100 numpy calls). Without numpy loaded (the CLI's JSON path) the object
-# decoder is used whatever the size: numpy's import (~85 ms, 11 MiB) and the columns' temporaries cost more
-# peak memory than the columns save (chain30k: 94 MiB instead of 69), and about the time they save.
-_COLUMNS_WITH_NUMPY = 400
+# Tables (tensors + operators) from which a model is decoded as columns, when numpy is already loaded: a
+# vectorised pass has a fixed cost of ~100 numpy calls, so real models of 100-500 ops (YOLOv8n: 600 tables)
+# read as fast or faster as objects, while chains of 3,000 ops (10,000 tables) read 1.5x faster as columns.
+# Without numpy loaded (the CLI's JSON path) the object decoder reads any model: numpy's import (~85 ms,
+# 11 MiB) and the columns' temporaries cost more peak memory than the columns save (chain30k: 94 MiB instead
+# of 69), and about the time they save.
+_COLUMNS_WITH_NUMPY = 4000
 
 
 def reader_strategy() -> str:
     """The decoding strategy: $TPULINT_READER if it names one ("objects", "columnar"), else "auto" (columns
-    for subgraphs of 400 tables and more when numpy is already loaded, objects otherwise)."""
+    for subgraphs of 4,000 tables and more when numpy is already loaded, objects otherwise)."""
     value = os.environ.get(READER_ENV, "auto").strip().lower()
     return value if value in STRATEGIES else "auto"
 
