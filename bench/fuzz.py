@@ -2,6 +2,7 @@
 
     python bench/fuzz.py --cases 20000           # the long run (the suite runs a few thousand: tests/test_fuzz.py)
     python bench/fuzz.py --replay 1234           # re-run one case by its seed and show the mutation
+    python bench/fuzz.py --reader both           # the columnar reader, each case also compared with the object one
 
 Seeds: the committed fixtures plus a "kitchen sink" model built here (two subgraphs, metadata, a signature,
 a custom op with options, intermediates, option vectors, per-channel quantization, a dynamic shape).
@@ -18,6 +19,7 @@ renderer (every --format), when it takes longer than --timeout seconds, or when 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import sys
@@ -36,7 +38,7 @@ import attacks  # noqa: E402  (bench/ is this script's folder)
 from tpulint.analysis import analyze_model  # noqa: E402
 from tpulint.config import Config  # noqa: E402
 from tpulint.errors import ModelError  # noqa: E402
-from tpulint.model import read_model_bytes  # noqa: E402
+from tpulint.model import READER_ENV, read_model_bytes  # noqa: E402
 
 INTERESTING_WORDS = (0, 1, 2, 3, 4, 7, 8, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFE,
                      0xFFFFFFFC)
@@ -357,11 +359,51 @@ class Outcome:
 SLOW_FORMATS = frozenset({"html"})  # ~25 ms per document (a jinja2 template): rendered on every Nth case
 
 
+# --reader both: every case is also decoded by both reader strategies, which must agree exactly.
+COMPARE_READERS = False
+
+
+def decoded_by(data: bytes, strategy: str, path: str = "fuzz.tflite") -> object:
+    """The Model the reader `strategy` decodes from `data`, or the ModelError's message."""
+    previous = os.environ.get(READER_ENV)
+    os.environ[READER_ENV] = strategy
+    try:
+        return read_model_bytes(data, path)
+    except ModelError as e:
+        return f"ModelError: {e}"
+    finally:
+        if previous is None:
+            del os.environ[READER_ENV]
+        else:
+            os.environ[READER_ENV] = previous
+
+
+def models_equal(a: object, b: object) -> bool:
+    """Two decodes are the same: equal reprs (every field, options included; NaN scales compare equal there)
+    and equal buffer offsets, or the same error message."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return repr(a) == repr(b) and a.buffer_offsets == b.buffer_offsets  # type: ignore[attr-defined]
+
+
+def _first_difference(a: str, b: str) -> str:
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return f"at {at}:\n  objects:  ...{a[max(0, at - 150):at + 150]}\n  columnar: ...{b[max(0, at - 150):at + 150]}"
+
+
+def compare_readers(data: bytes) -> None:
+    objects, columns = decoded_by(data, "objects"), decoded_by(data, "columnar")
+    if not models_equal(objects, columns):
+        raise AssertionError("the reader strategies disagree " + _first_difference(repr(objects), repr(columns)))
+
+
 def run_pipeline(data: bytes, path: str = "fuzz.tflite", slow_formats: bool = True) -> str:
     """Read, analyse, build the JSON document and render it in every format; 'report' or 'model-error'."""
     from tpulint.render import FORMATS, RenderOptions, render
     from tpulint.report import document
 
+    if COMPARE_READERS:
+        compare_readers(data)
     try:
         model = read_model_bytes(data, path)
         report = analyze_model(model, Config())
@@ -453,7 +495,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--save", metavar="DIR", help="write the input of every failing case to DIR")
     p.add_argument("--html-every", type=int, default=1, metavar="N",
                    help="render HTML (slow) on every Nth case only (default: every case)")
+    p.add_argument("--reader", choices=("auto", "objects", "columnar", "both"), default="auto",
+                   help="the reader strategy to fuzz ($TPULINT_READER); both: columnar, and every case decoded "
+                        "by both strategies must give the same model or the same error (default auto)")
     ns = p.parse_args(argv)
+    global COMPARE_READERS
+    COMPARE_READERS = ns.reader == "both"
+    os.environ[READER_ENV] = "columnar" if ns.reader == "both" else ns.reader
     if ns.replay is not None:
         corpus = seeds()
         seed, data, how = case_input(ns.replay, corpus)
@@ -472,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     failures, counts, extremes = run(range(ns.start, ns.start + ns.cases), ns.timeout, ns.max_mib, ns.memory_every,
                                      report, max(1, ns.html_every))
     elapsed = time.perf_counter() - start
-    print(f"{ns.cases} cases in {elapsed:.1f} s: {counts['report']} reports, {counts['model-error']} ModelErrors, "
+    print(f"reader {ns.reader}: {ns.cases} cases in {elapsed:.1f} s: {counts['report']} reports, {counts['model-error']} ModelErrors, "
           f"{len(failures)} failures; slowest case {extremes.seconds:.2f} s, largest allocation peak "
           f"{extremes.peak_mib:.1f} MiB")
     return 1 if failures else 0

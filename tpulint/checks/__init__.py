@@ -86,6 +86,7 @@ def _op_findings(ctx: Context, op_rules: list[Rule]) -> list[Finding]:
     sg = ctx.sg
     dispatch: dict[tuple[str, bool], _OpChecks] = {}
     flags: list[int] | None = None
+    flags_of_op = ctx.op_flags()  # from the columns, when the reader kept them
     for op in sg.operators:
         malformed = not op.outputs or not op.inputs or op.inputs[0] < 0
         key = (op.opcode, malformed)
@@ -97,13 +98,16 @@ def _op_findings(ctx: Context, op_rules: list[Rule]) -> list[Finding]:
             dispatch[key] = checks
         op_flags = 0
         if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
-            if flags is None:
-                flags = ctx.flags
-            for i in op.inputs:
-                if i >= 0:
+            if flags_of_op is not None:
+                op_flags = flags_of_op[op.index]
+            else:
+                if flags is None:
+                    flags = ctx.flags
+                for i in op.inputs:
+                    if i >= 0:
+                        op_flags |= flags[i]
+                for i in op.outputs:
                     op_flags |= flags[i]
-            for i in op.outputs:
-                op_flags |= flags[i]
         for rule, check, need in checks:
             if need and not op_flags & need:
                 continue

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tpulint.checks._constants import ConstantReader
     from tpulint.config import Config
     from tpulint.graph import Graph
-    from tpulint.model import Model, Operator, Subgraph, Tensor
+    from tpulint.model import Model, Operator, Subgraph, SubgraphColumns, Tensor
     from tpulint.profile import Profile
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -100,7 +100,10 @@ class Context:
 
     @property
     def flags(self) -> list[int]:
-        """Per tensor: the F_* bits, computed in one pass over the tensors."""
+        """Per tensor: the F_* bits, computed in one pass over the tensors (as arrays over the reader's columns
+        for a large subgraph)."""
+        if self._flags is None and self.sg.columns is not None and len(self.tensors) >= COLUMNS_FROM_TENSORS:
+            self._flags = tensor_flags(self.sg.columns, self.profile).tolist()
         if self._flags is None:
             allowed = self.profile.dtypes
             keep = self.profile.max_nontrivial_rank
@@ -123,6 +126,13 @@ class Context:
                 flags.append(f)
             self._flags = flags
         return self._flags
+
+    def op_flags(self) -> list[int] | None:
+        """Per op: the F_* bits of its tensors ORed (omitted inputs skipped); None without columns."""
+        columns = self.sg.columns
+        if columns is None or len(self.tensors) < COLUMNS_FROM_TENSORS:
+            return None
+        return op_flags(columns, self.flags, len(self.sg.operators)).tolist()
 
     @property
     def rows(self) -> list[int]:
@@ -151,6 +161,68 @@ class Context:
 
     def describe(self, t: Tensor) -> str:
         return f"{t.name!r} ({t.dtype}[{t.shape_text()}])"
+
+
+# Below this many tensors, the per-tensor loop is faster than numpy's per-call cost.
+COLUMNS_FROM_TENSORS = 256
+
+
+def tensor_flags(columns: SubgraphColumns, profile: Profile) -> np.ndarray:
+    """The F_* bits of every tensor, as Context.flags computes them one tensor at a time."""
+    import numpy as np
+
+    from tpulint._schema import TENSOR_TYPES
+
+    allowed, keep = profile.dtypes, profile.max_nontrivial_rank
+    limit = profile.limits["tensor_row_max_elements"]
+    codes = np.arange(-128, 128)
+    names = [TENSOR_TYPES.get(c) or f"type{c}" for c in codes.tolist()]
+    not_allowed = np.array([n not in allowed for n in names])
+    not_param = np.array([n not in _PARAMS for n in names])
+    int16 = np.array([n == "int16" for n in names])
+    dtype = columns.dtype_code.astype(np.int64) + 128
+    offsets = columns.shape_offsets
+    rank = np.diff(offsets)
+    n = len(rank)
+    shapes = columns.shapes.astype(np.int64)
+    activation = np.where(not_allowed[dtype], np.where(int16[dtype], F_INT16, F_DTYPE), 0)
+    # F_RANK: a dimension > 1 among the outer rank - keep ones
+    owner = np.repeat(np.arange(n, dtype=np.int64), rank)
+    position = np.arange(len(shapes), dtype=np.int64) - offsets[:-1][owner]
+    outer_big = (shapes > 1) & (position < (rank - keep)[owner])
+    activation |= np.where(np.bincount(owner[outer_big], minlength=n) > 0, F_RANK, 0)
+    # F_ROW: the two innermost dimensions' product (the only one for rank 1; 1 for scalars) above the limit
+    ends = offsets[1:]
+    last = np.where(rank >= 1, shapes[np.maximum(ends - 1, 0)] if len(shapes) else 0, 1)
+    second = np.where(rank >= 2, shapes[np.maximum(ends - 2, 0)] if len(shapes) else 0, 1)
+    activation |= np.where(last * second > limit, F_ROW, 0)
+    constant = np.where(not_allowed[dtype] & not_param[dtype], F_DTYPE, 0)
+    return np.where(columns.is_constant, constant, activation)
+
+
+def op_flags(columns: SubgraphColumns, flags: list[int], n_ops: int) -> np.ndarray:
+    """Per op: the OR of the flags of its inputs (omitted ones skipped) and outputs."""
+    import numpy as np
+
+    table = np.array(flags + [0], np.int64)  # index -1 (an omitted input) reads the trailing 0
+    out = np.zeros(n_ops, np.int64)
+    for values, offsets in ((columns.inputs, columns.input_offsets), (columns.outputs, columns.output_offsets)):
+        owner = np.repeat(np.arange(n_ops, dtype=np.int64), np.diff(offsets))
+        np.bitwise_or.at(out, owner, table[values])
+    return out
+
+
+def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:
+    """The ops of `sg` in order, or (from the reader's columns) only the first op using each operator-code
+    entry: enough for whatever depends only on the op's code (opcode, version, custom code)."""
+    columns = sg.columns
+    if columns is None or len(sg.operators) < COLUMNS_FROM_TENSORS:
+        return sg.operators
+    import numpy as np
+
+    first = np.unique(columns.opcode_index, return_index=True)[1]
+    operators = sg.operators
+    return [operators[i] for i in sorted(first.tolist())]
 
 
 class ModelContext:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import partial
 
-from tpulint.checks._base import CONTROL_FLOW, WEIGHTED, Hit, ModelContext
+from tpulint.checks._base import CONTROL_FLOW, WEIGHTED, Hit, ModelContext, first_op_of_each_code
 from tpulint.findings import MODEL_REJECTED, Confidence, Effect, Severity
 from tpulint.graph import Graph
 from tpulint.model import Operator
@@ -23,7 +23,7 @@ def _distinct_op_versions(ctx: ModelContext) -> Iterator[tuple[Graph, Operator, 
     except versions the profile has seen parsing."""
     for g in ctx.graphs:
         seen: set[tuple[str, int]] = set()
-        for op in g.subgraph.operators:
+        for op in first_op_of_each_code(g.subgraph):
             key = (op.opcode, op.version)
             if key not in seen and op.opcode != "CUSTOM" and op.version > ctx.profile.parsed.get(op.opcode, 0):
                 seen.add(key)
@@ -130,7 +130,8 @@ def dynamic_shape(ctx: ModelContext) -> list[Hit]:
             if i in stored:
                 hits.append(Hit(f"input {tensors[i].name!r} has dynamic stored shape {list(tensors[i].shape)}",
                                 "fix the input shape (batch 1) before converting", subgraph=sg.index, tensor=i))
-        for op in sg.operators:
+        # Without a stored dynamic shape, only the ops with value-shaped operands can be hit.
+        for op in sg.operators if stored else [op for op in sg.operators if op.opcode in SHAPE_OPERANDS]:
             computed = value_shaped_operands(op, tensors)
             if computed:
                 t = tensors[computed[0]]
