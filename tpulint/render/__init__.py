@@ -48,19 +48,24 @@ def render(doc: dict[str, Any], options: RenderOptions) -> str:
 
         return json.render(doc, options)
     parts: list[str] = []
+    known = {"rules": doc.get("rules", {})} if options.format in _RULES_PER_MODEL else {}
     writer = open_writer(options, {k: v for k, v in doc.items() if k not in ("models", "rules")},
-                         len(doc["models"]), parts.append)
+                         len(doc["models"]), parts.append, **known)
     for m in doc["models"]:
         writer.model(m)
     writer.close(doc.get("rules", {}))
     return "".join(parts)
 
 
+# Formats whose model sections read the document's "rules" (their Writer takes them up front when known).
+_RULES_PER_MODEL = frozenset({"html", "markdown"})
+
+
 class Sink:
     """Text written in pieces of about `flush_at` characters, each ending at a line end, so that the escape of
     workflow commands at the start of a line (which looks at whole lines) sees exactly what it sees in one text."""
 
-    __slots__ = ("_out", "_escapes", "_parts", "_size", "_flush_at")
+    __slots__ = ("_out", "_escapes", "_parts", "_size", "_flush_at", "_limit")
 
     def __init__(self, out: Callable[[str], object], escapes: dict[str, str] | None = None,
                  flush_at: int = 1 << 16) -> None:
@@ -69,11 +74,12 @@ class Sink:
         self._parts: list[str] = []
         self._size = 0
         self._flush_at = flush_at
+        self._limit = flush_at
 
     def write(self, text: str) -> None:
         self._parts.append(text)
         self._size += len(text)
-        if self._size >= self._flush_at:
+        if self._size >= self._limit:
             self.flush(final=False)
 
     def flush(self, final: bool = True) -> None:
@@ -84,13 +90,15 @@ class Sink:
         self._parts.clear()
         if not final:
             end = text.rfind("\n") + 1
-            if end == 0:  # no line end yet: keep gathering
+            if end == 0:  # no line end yet (a long line): keep gathering, and look again a while later
                 self._parts.append(text)
+                self._limit = self._size + self._flush_at
                 return
             text, rest = text[:end], text[end:]
             if rest:
                 self._parts.append(rest)
         self._size = len(self._parts[0]) if self._parts else 0
+        self._limit = self._flush_at
         if self._escapes is not None:
             from tpulint.render.escape import no_workflow_commands
 
