@@ -583,7 +583,7 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
 
 
 # Formats still rendered from the whole document (every model's entry held until the end).
-_WHOLE_DOCUMENT = frozenset({"model-explorer"})
+_WHOLE_DOCUMENT: frozenset[str] = frozenset()
 
 
 def _streamed_report(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str | None]], jobs: int,
@@ -605,9 +605,13 @@ def _streamed_report(ns: argparse.Namespace, settings: Any, found: list[tuple[st
     codes: set[str] = set()
     unreadable = False
     results = _analysed(found, settings, jobs, send, stdin, ns)
+    explorer = fmt == "model-explorer"  # one model's text, written at the end, or a folder of files
+    held: list[str] = []
     try:
-        with atomic_output(ns.output) if ns.output else _text_stdout(fmt == "html") as out:
-            writer = open_writer(options, header(settings.default), len(found), out.write)
+        with (_held(held) if explorer else atomic_output(ns.output) if ns.output else
+              _text_stdout(fmt == "html")) as out:
+            writer = open_writer(options, header(settings.default), len(found), out.write,
+                                 **({"directory": ns.output, "save": write_atomically, "strict": True} if explorer else {}))
             for path, result, problem in results:
                 if result is None:
                     unreadable = True
@@ -633,6 +637,15 @@ def _streamed_report(ns: argparse.Namespace, settings: Any, found: list[tuple[st
                 codes.update(f["code"] for f in entry["findings"])
                 del entry
             writer.close(rule_metadata(sorted(codes), settings.default.compiler))
+        if explorer:
+            written = getattr(writer, "written", None)
+            if written is not None:
+                if not ns.quiet:
+                    print(f"tpulint: wrote {written} Model Explorer node-data file(s) to {ns.output}", file=sys.stderr)
+            elif ns.output:
+                write_atomically(ns.output, "".join(held))
+            else:
+                write_stdout("".join(held))
     except TpulintError as e:
         error(str(e))
         return EXIT_ERROR
@@ -642,6 +655,17 @@ def _streamed_report(ns: argparse.Namespace, settings: Any, found: list[tuple[st
     finally:
         results.close()  # after a write error: clears the progress line and stops the worker processes
     return _exit_status(failed, ns, unreadable)
+
+
+class _Held:
+    def __init__(self, parts: list[str]) -> None:
+        self.write = parts.append
+
+
+@contextmanager
+def _held(parts: list[str]) -> Iterator[_Held]:
+    """A text file whose `write` keeps the text in `parts`."""
+    yield _Held(parts)
 
 
 class _StdoutText:
