@@ -545,9 +545,10 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
     workers lay out the JSON themselves, leaving the parent only the writing. A reader that goes away
     (`| head`) ends the run quietly."""
     from tpulint.render.json import Stream
-    from tpulint.report import ModelFailure, header, rules_of, streamed_entry
+    from tpulint.report import ModelFailure, header, rule_metadata, streamed_entry
 
-    summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
+    failed: list[Failure] = []  # what the exit status and the rules need of each model, not its entry
+    codes: set[str] = set()
     unreadable = False
     results = _analysed(found, settings, jobs, "json", stdin, ns)
     try:
@@ -570,8 +571,12 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
                     del result  # the entry's op iterator holds the report until it is written
                     stream.entry(entry)
                     entry["ops"] = []
-                summaries.append(entry)
-            stream.close(rules_of(summaries, settings.default.compiler))
+                failure = failure_of(entry, settings)
+                if failure is not None:
+                    failed.append(failure)
+                codes.update(f["code"] for f in entry["findings"])
+                del entry
+            stream.close(rule_metadata(sorted(codes), settings.default.compiler))
     except BrokenPipeError:
         discard_stdout()
     except OSError as e:
@@ -579,7 +584,7 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
         return EXIT_ERROR
     finally:
         results.close()  # after a write error: clears the progress line and stops the worker processes
-    return exit_status({"models": summaries}, settings, ns, unreadable)
+    return _exit_status(failed, ns, unreadable)
 
 
 # Formats still rendered from the whole document (every model's entry held until the end).

@@ -66,7 +66,7 @@ class Writer(_Writer):
             self._head()
             self.spool.seek(0)
             while True:
-                chunk = self.spool.read(1 << 20)
+                chunk = self.spool.read(1 << 16)
                 if not chunk:
                     break
                 self.out.write(chunk)
