@@ -648,9 +648,12 @@ def _streamed_report(ns: argparse.Namespace, settings: Any, found: list[tuple[st
                 if not ns.quiet:
                     print(f"tpulint: wrote {written} Model Explorer node-data file(s) to {ns.output}", file=sys.stderr)
             elif ns.output:
-                write_atomically(ns.output, "".join(held))
+                with atomic_output(ns.output) as f:
+                    for piece in held:
+                        f.write(piece)
             else:
-                write_stdout("".join(held))
+                for piece in held:
+                    write_stdout(piece)
     except TpulintError as e:
         error(str(e))
         return EXIT_ERROR

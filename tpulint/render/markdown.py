@@ -104,13 +104,19 @@ class Writer(_Writer):
         out += ["", "| Model | Verdict | Edge TPU ops | CPU ops | Errors | Warnings |",
                 "| --- | --- | ---: | ---: | ---: | ---: |"]
         out += self.rows
-        head = "\n".join(out).encode("utf-8")
-        total = len(head) + self.total + 1
-        body = b"".join(self.sections)
+        head = "\n".join(out)
+        head_bytes = len(head.encode("utf-8"))
+        total = head_bytes + self.total + 1
         if total <= self.limit:
-            self.out.write((head + body + b"\n").decode("utf-8"))
+            self.out.write(head)
+            for data in self.sections:
+                self.out.write(data.decode("utf-8"))
+            self.out.write("\n")
         else:
-            self.out.write(_cut(head + body[:self.limit] + b"\n", total, self.limit))
+            text = _cut(head.encode("utf-8") + b"".join(self.sections)[:self.limit] + b"\n", total, self.limit)
+            for start in range(0, len(text), 1 << 16):
+                self.out.write(text[start:start + (1 << 16)])
+        self.sections.clear()
         self.out.flush()
 
 

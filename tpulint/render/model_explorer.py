@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from tpulint.render import Writer as _Writer
-from tpulint.render.json import indented
+from tpulint.render.json import _indenter, indented
 
 TPU_COLOR = "#2e9e6b"
 CPU_COLOR = "#e8590c"  # the op's own reason keeps it off the Edge TPU
@@ -58,7 +58,7 @@ class Writer(_Writer):
         self.directory = directory
         self.save = save
         self.analysed = 0
-        self.first: tuple[str, str] | None = None  # (path, text) while it may be the only one
+        self.first: tuple[str, list[str]] | None = None  # (path, text pieces) while it may be the only one
         self.spool: Any = None
         self.spooled: list[tuple[str, int, int]] = []  # (path, start, end) in the spool
         self.written: int | None = None  # node-data files written to `directory`
@@ -81,9 +81,10 @@ class Writer(_Writer):
                 self.first = None
         self._spool(m["path"], _text(m))
 
-    def _spool(self, path: str, text: str) -> None:
+    def _spool(self, path: str, pieces: list[str]) -> None:
         start = self.spool.tell()
-        self.spool.write(text.encode("utf-8"))
+        for piece in pieces:
+            self.spool.write(piece.encode("utf-8"))
         self.spooled.append((path, start, self.spool.tell()))
 
     def close(self, rules: dict[str, Any]) -> None:
@@ -101,12 +102,26 @@ class Writer(_Writer):
 
             raise TpulintError(f"--format model-explorer: {self.analysed} models, and Model Explorer overlays one "
                                "at a time: give -o DIR for one node-data file per model")
-        self.out.write(self.first[1] if self.first is not None else indented(_node_data(None)) + "\n")
+        for piece in self.first[1] if self.first is not None else _text(None):
+            self.out.write(piece)
         self.out.flush()
 
 
-def _text(m: dict[str, Any]) -> str:
-    return indented(_node_data(m)) + "\n"
+def _text(m: dict[str, Any] | None) -> list[str]:
+    """render() of the model, in pieces of about 64 KiB (never the whole text in one string)."""
+    pieces: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for chunk in _indenter.iterencode(_node_data(m)):
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= 1 << 16:
+            pieces.append("".join(batch))
+            batch.clear()
+            size = 0
+    batch.append("\n")
+    pieces.append("".join(batch))
+    return pieces
 
 
 def _value(op: dict[str, Any]) -> tuple[float, str]:
