@@ -246,39 +246,43 @@ class Failure:
 
 def failures(doc: dict[str, Any], settings: Any) -> list[Failure]:
     """The analysed models that fail the run, under each one's fail-on and min-tpu-ops-ratio."""
+    return [f for f in (failure_of(m, settings) for m in doc["models"]) if f is not None]
+
+
+def failure_of(m: dict[str, Any], settings: Any) -> Failure | None:
+    """Why the model entry `m` fails the run, if it does (None for a model that could not be analysed)."""
     from tpulint.render.fields import op_counts
 
-    out = []
-    for m in doc["models"]:
-        if m["error"] is not None:
-            continue
-        cfg = settings.for_path(m["path"])
-        s = m["summary"]
-        fail_on = ratio = None
-        severities = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on, ())
-        failed = sum(1 for f in m["findings"] if f["severity"] in severities)
-        if failed:
-            plural = "s" if failed != 1 else ""
-            fail_on = f"{failed} error{plural}" + (f" or warning{plural}" if cfg.fail_on == "warning" else "")
-        accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
-        if cfg.fail_on == "cpu-op" and s["cpu_ops"] > accepted:
-            fail_on = f"{s['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else "")
-        mismatches = len((m.get("actual") or {}).get("mismatches") or ())
-        if cfg.fail_on == "mismatch" and mismatches:
-            fail_on = f"{mismatches} op{'s' if mismatches != 1 else ''} placed otherwise by the real compile"
-        counts = op_counts(m)  # a compiled model counts its source's ops, or not at all without them
-        if cfg.min_tpu_ops_ratio is not None and counts and counts[2] and counts[0] / counts[2] < cfg.min_tpu_ops_ratio:
-            on_tpu, _, total = counts
-            ratio = (f"{on_tpu} of {total} ops ({100 * on_tpu / total:.0f}%) on the Edge TPU, "
-                     f"below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
-        if fail_on or ratio:
-            out.append(Failure(m["path"], fail_on, ratio))
-    return out
+    if m["error"] is not None:
+        return None
+    cfg = settings.for_path(m["path"])
+    s = m["summary"]
+    fail_on = ratio = None
+    severities = {"error": ("error",), "warning": ("error", "warning")}.get(cfg.fail_on, ())
+    failed = sum(1 for f in m["findings"] if f["severity"] in severities)
+    if failed:
+        plural = "s" if failed != 1 else ""
+        fail_on = f"{failed} error{plural}" + (f" or warning{plural}" if cfg.fail_on == "warning" else "")
+    accepted = (m.get("baseline") or {}).get("cpu_ops", 0)
+    if cfg.fail_on == "cpu-op" and s["cpu_ops"] > accepted:
+        fail_on = f"{s['cpu_ops']} ops on the CPU" + (f" (baseline: {accepted})" if accepted else "")
+    mismatches = len((m.get("actual") or {}).get("mismatches") or ())
+    if cfg.fail_on == "mismatch" and mismatches:
+        fail_on = f"{mismatches} op{'s' if mismatches != 1 else ''} placed otherwise by the real compile"
+    counts = op_counts(m)  # a compiled model counts its source's ops, or not at all without them
+    if cfg.min_tpu_ops_ratio is not None and counts and counts[2] and counts[0] / counts[2] < cfg.min_tpu_ops_ratio:
+        on_tpu, _, total = counts
+        ratio = (f"{on_tpu} of {total} ops ({100 * on_tpu / total:.0f}%) on the Edge TPU, "
+                 f"below min-tpu-ops-ratio {cfg.min_tpu_ops_ratio:g}")
+    return Failure(m["path"], fail_on, ratio) if fail_on or ratio else None
 
 
 def exit_status(doc: dict[str, Any], settings: Any, ns: argparse.Namespace, unreadable: bool) -> int:
     """2 when a model could not be analysed, 1 when the run fails (saying why for the ops ratio), else 0."""
-    failed = failures(doc, settings)
+    return _exit_status(failures(doc, settings), ns, unreadable)
+
+
+def _exit_status(failed: list[Failure], ns: argparse.Namespace, unreadable: bool) -> int:
     for f in failed:
         if f.ratio:
             error(f"{f.path}: {f.ratio}")
@@ -418,6 +422,8 @@ def _main(argv: Sequence[str] | None) -> int:
     jobs = 1 if ns.co_compile or evidence else ns.jobs
     if fmt == "json" and not (ns.co_compile or ns.baseline or ns.write_baseline or evidence):
         return _streamed_json(ns, settings, found, jobs, stdin)
+    if fmt not in _WHOLE_DOCUMENT and not (ns.co_compile or ns.baseline or ns.write_baseline):
+        return _streamed_report(ns, settings, found, jobs, stdin, fmt, evidence)
     send = "report" if ns.co_compile or evidence else _send(fmt)
     results: list[Any] = []
     unreadable = False
@@ -539,9 +545,10 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
     workers lay out the JSON themselves, leaving the parent only the writing. A reader that goes away
     (`| head`) ends the run quietly."""
     from tpulint.render.json import Stream
-    from tpulint.report import ModelFailure, header, rules_of, streamed_entry
+    from tpulint.report import ModelFailure, header, rule_metadata, streamed_entry
 
-    summaries: list[dict[str, Any]] = []  # every entry without its ops: for the rules and the exit status
+    failed: list[Failure] = []  # what the exit status and the rules need of each model, not its entry
+    codes: set[str] = set()
     unreadable = False
     results = _analysed(found, settings, jobs, "json", stdin, ns)
     try:
@@ -564,8 +571,12 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
                     del result  # the entry's op iterator holds the report until it is written
                     stream.entry(entry)
                     entry["ops"] = []
-                summaries.append(entry)
-            stream.close(rules_of(summaries, settings.default.compiler))
+                failure = failure_of(entry, settings)
+                if failure is not None:
+                    failed.append(failure)
+                codes.update(f["code"] for f in entry["findings"])
+                del entry
+            stream.close(rule_metadata(sorted(codes), settings.default.compiler))
     except BrokenPipeError:
         discard_stdout()
     except OSError as e:
@@ -573,7 +584,112 @@ def _streamed_json(ns: argparse.Namespace, settings: Any, found: list[tuple[str,
         return EXIT_ERROR
     finally:
         results.close()  # after a write error: clears the progress line and stops the worker processes
-    return exit_status({"models": summaries}, settings, ns, unreadable)
+    return _exit_status(failed, ns, unreadable)
+
+
+# Formats still rendered from the whole document (every model's entry held until the end).
+_WHOLE_DOCUMENT: frozenset[str] = frozenset()
+
+
+def _streamed_report(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str | None]], jobs: int,
+                     stdin: bytes | None, fmt: str, evidence: dict[str, tuple[Any, Any]]) -> int:
+    """Every format but JSON, written model by model as each is analysed (the same text as render() of the
+    whole document): each model is rendered, its op rows streamed from its report, then released; the run
+    keeps only what the exit status and the formats' run-level parts need (tpulint.render.Writer)."""
+    from tpulint.render import RenderOptions, open_writer
+    from tpulint.report import ModelFailure, header, rule_metadata, streamed_entry
+
+    from tpulint.runner import default_jobs
+
+    readable = sum(1 for path, problem in found if problem is None and path != STDIN)
+    parallel = readable > 1 and (jobs if jobs > 0 else default_jobs()) > 1
+    send = _send(fmt) if parallel else "report"  # in this process: the report itself, its ops built as written
+    root = repo_root() if fmt in ("sarif", "github") else None
+    options = RenderOptions(format=fmt, color=_use_color(), statistics=ns.statistics, root=root, quiet=ns.quiet)
+    failed: list[Failure] = []
+    codes: set[str] = set()
+    unreadable = False
+    results = _analysed(found, settings, jobs, send, stdin, ns)
+    explorer = fmt == "model-explorer"  # one model's text, written at the end, or a folder of files
+    held: list[str] = []
+    try:
+        with (_held(held) if explorer else atomic_output(ns.output) if ns.output else
+              _text_stdout(fmt == "html")) as out:
+            writer = open_writer(options, header(settings.default), len(found), out.write,
+                                 **({"directory": ns.output, "save": write_atomically, "strict": True} if explorer else {}))
+            for path, result, problem in results:
+                if result is None:
+                    unreadable = True
+                    entry = ModelFailure(path, problem or "cannot be analysed").to_dict()
+                elif isinstance(result, dict):  # from a worker
+                    entry = result
+                else:
+                    if path in evidence:
+                        result, problem = _compared(result, evidence[path], settings.for_path(path))
+                        if problem:
+                            unreadable = True
+                            error(problem)
+                    try:
+                        entry = result if isinstance(result, dict) else streamed_entry(result)
+                    except Exception as e:  # noqa: BLE001 - a bug: this model's error, the rest still reported
+                        unreadable = True
+                        entry = _internal_failure(path, e, ns.debug)
+                del result  # the entry's OpRows holds the report until the model is written
+                writer.model(entry)
+                failure = failure_of(entry, settings)
+                if failure is not None:
+                    failed.append(failure)
+                codes.update(f["code"] for f in entry["findings"])
+                del entry
+            writer.close(rule_metadata(sorted(codes), settings.default.compiler))
+        if explorer:
+            written = getattr(writer, "written", None)
+            if written is not None:
+                if not ns.quiet:
+                    print(f"tpulint: wrote {written} Model Explorer node-data file(s) to {ns.output}", file=sys.stderr)
+            elif ns.output:
+                with atomic_output(ns.output) as f:
+                    for piece in held:
+                        f.write(piece)
+            else:
+                for piece in held:
+                    write_stdout(piece)
+    except TpulintError as e:
+        error(str(e))
+        return EXIT_ERROR
+    except OSError as e:
+        error(f"{ns.output or 'stdout'}: cannot write: {e.strerror or e}")
+        return EXIT_ERROR
+    finally:
+        results.close()  # after a write error: clears the progress line and stops the worker processes
+    return _exit_status(failed, ns, unreadable)
+
+
+class _Held:
+    def __init__(self, parts: list[str]) -> None:
+        self.write = parts.append
+
+
+@contextmanager
+def _held(parts: list[str]) -> Iterator[_Held]:
+    """A text file whose `write` keeps the text in `parts`."""
+    yield _Held(parts)
+
+
+class _StdoutText:
+    """stdout as a text file whose `write` is write_stdout's (what the encoding can hold; a closed pipe ends
+    the output quietly)."""
+
+    def __init__(self, html: bool) -> None:
+        self.html = html
+
+    def write(self, text: str) -> None:
+        write_stdout(text, self.html)
+
+
+@contextmanager
+def _text_stdout(html: bool) -> Iterator[_StdoutText]:
+    yield _StdoutText(html)
 
 
 def _internal_failure(path: str, e: Exception, debug: bool) -> dict[str, Any]:

@@ -105,14 +105,52 @@ def model_entry(r: ModelReport) -> dict[str, Any]:
 
 
 def streamed_entry(r: ModelReport) -> dict[str, Any]:
-    """model_entry(r) with "ops" as an iterator that builds each op's dict when it is consumed (for the streamed
-    JSON output: a 30,000-op model never has all its op dicts in memory at once). Not a plain document entry."""
-    return _entry(r, _op_entries(r, shared=False))
+    """model_entry(r) with "ops" as OpRows, which builds each op's dict when it is consumed, on every pass (for
+    the streamed outputs: a 30,000-op model never has all its op dicts in memory at once). Not a plain
+    document entry: JSON-encode it with tpulint.render.json.Stream."""
+    return _entry(r, OpRows(r))
 
 
-def _op_entries(r: ModelReport, shared: bool) -> Iterator[dict[str, Any]]:
+class OpRows:
+    """A model's "ops" as the renderers read them, built from its report on each pass instead of held: iterate
+    it (each op dict is garbage once the next is built), take its len(), or look one op up with `at`."""
+
+    __slots__ = ("_report", "_count")
+
+    def __init__(self, report: ModelReport) -> None:
+        self._report = report
+        self._count = sum(len(p.placements) for p in report.partitions)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return _op_entries(self._report, shared=False)
+
+    def at(self, subgraph: int, index: int) -> dict[str, Any] | None:
+        """The op `index` of `subgraph`, or None."""
+        for part, graph in zip(self._report.partitions, self._report.graphs):
+            if graph.subgraph.index != subgraph:
+                continue
+            for p in _op_slice(part.placements, index):
+                return next(_op_entries(self._report, shared=False, only=(subgraph, p)))
+        return None
+
+
+def _op_slice(placements: Any, index: int) -> list[int]:
+    """Positions in `placements` of the op numbered `index` (placements are in op order, usually one per op)."""
+    if 0 <= index < len(placements) and placements[index].index == index:
+        return [index]
+    return [n for n, p in enumerate(placements) if p.index == index][:1]
+
+
+def _op_entries(r: ModelReport, shared: bool,
+                only: tuple[int, int] | None = None) -> Iterator[dict[str, Any]]:
+    """Each op's dict; `only` (subgraph, position in its placements): that op alone."""
     for part, graph in zip(r.partitions, r.graphs):
         sg = graph.subgraph
+        if only is not None and sg.index != only[0]:
+            continue
         tensors = sg.tensors
         operators = sg.operators
         preds = graph.preds
@@ -130,7 +168,7 @@ def _op_entries(r: ModelReport, shared: bool) -> Iterator[dict[str, Any]]:
             return entry
 
         subgraph = sg.index
-        for p in part.placements:
+        for p in part.placements if only is None else part.placements[only[1]:only[1] + 1]:
             op = operators[p.index]
             yield {
                 "subgraph": subgraph,
@@ -149,7 +187,7 @@ def _op_entries(r: ModelReport, shared: bool) -> Iterator[dict[str, Any]]:
             }
 
 
-def _entry(r: ModelReport, ops: "list[dict[str, Any]] | Iterator[dict[str, Any]]") -> dict[str, Any]:
+def _entry(r: ModelReport, ops: "list[dict[str, Any]] | OpRows") -> dict[str, Any]:
     segments = []
     blockers = []
     for part, graph in zip(r.partitions, r.graphs):

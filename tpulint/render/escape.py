@@ -24,6 +24,8 @@ def _escape_char(m: re.Match[str]) -> str:
 
 def terminal_safe(text: str) -> str:
     """Escape control characters (ANSI escapes included) so a model cannot drive the terminal."""
+    if text.isprintable():  # every character _CONTROL matches is a control (Cc) or format (Cf) one: not printable
+        return text
     return _CONTROL.sub(_escape_char, text)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,11 +113,16 @@ def op_ranges(ops: "tuple[int, ...] | list[int]") -> str:
 
 def segment_views(m: dict[str, Any]) -> list[SegmentView]:
     """The model's Edge TPU subgraphs, with each boundary tensor's shape and size (each crossing is a
-    transfer between the host and the Edge TPU)."""
+    transfer between the host and the Edge TPU). One pass over the ops, keeping only the boundary tensors."""
+    wanted = {(s["subgraph"], n) for s in m["segments"] for n in (*s["inputs"], *s["outputs"])}
     tensors: dict[tuple[int, str], dict[str, Any]] = {}
-    for op in m["ops"]:
-        for t in (*op["inputs"], *op["outputs"]):
-            tensors.setdefault((op["subgraph"], t["name"]), t)
+    if wanted:
+        for op in m["ops"]:
+            sg = op["subgraph"]
+            for t in (*op["inputs"], *op["outputs"]):
+                key = (sg, t["name"])
+                if key in wanted and key not in tensors:
+                    tensors[key] = t
 
     def boundary(sg: int, name: str) -> BoundaryTensor:
         t = tensors.get((sg, name))
@@ -133,6 +138,23 @@ def segment_views(m: dict[str, Any]) -> list[SegmentView]:
     return [SegmentView(s["subgraph"], number, tuple(s["ops"]), tuple(boundary(s["subgraph"], n) for n in s["inputs"]),
                         tuple(boundary(s["subgraph"], n) for n in s["outputs"]))
             for number, s in enumerate(m["segments"], 1)]
+
+
+def op_lookup(m: dict[str, Any]) -> Callable[[int, int], "dict[str, Any] | None"]:
+    """`get(subgraph, index)`: one op of the model, without a scan per call (OpRows builds it; a list is
+    indexed once, on the first call)."""
+    ops = m["ops"]
+    at = getattr(ops, "at", None)
+    if at is not None:
+        return at  # type: ignore[no-any-return]
+    index: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def get(subgraph: int, i: int) -> dict[str, Any] | None:
+        if not index:
+            index.update(((o["subgraph"], o["index"]), o) for o in ops)
+        return index.get((subgraph, i))
+
+    return get
 
 
 def tensor_size(n: int | None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tpulint.render import Writer as _Writer
 from tpulint.render.escape import github_data, github_property
 from tpulint.render.escape import terminal_safe as safe
 from tpulint.render.fields import verdict
@@ -33,28 +34,61 @@ def render(doc: dict[str, Any], options: Any = None) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+class Writer(_Writer):
+    """Annotations chosen over the whole run: each model leaves at most one candidate per severity."""
+
+    def __init__(self, options: Any, head: dict[str, Any], count: int, out: Any) -> None:
+        super().__init__(options, head, count, out)
+        self.root = getattr(options, "root", None)
+        self.candidates: list[_Candidate] = []
+        self.models = 0
+
+    def model(self, m: dict[str, Any]) -> None:
+        self.candidates += candidates(self.models, m, self.root)
+        self.models += 1
+
+    def close(self, rules: dict[str, Any]) -> None:
+        lines, _ = choose(self.candidates)
+        self.out.write("".join(line + "\n" for line in lines))
+        self.out.flush()
+
+
+_Candidate = tuple[tuple[Any, ...], str, str, str, str]  # (importance, command, path, title, message)
+
+
+def candidates(n: int, m: dict[str, Any], root: str | None) -> list[_Candidate]:
+    """The annotations of the `n`th model of the run, at most one per severity."""
+    # control characters would reach the log verbatim after GitHub unescapes %0A etc.
+    path = safe(repo_path(m["path"], root))
+    if m["error"] is not None:
+        return [((-1, n), "error", path, "tpulint: model not analysed", safe(m["error"]["message"]))]
+    out: list[_Candidate] = []
+    for severity, command in _COMMAND:
+        found = [f for f in m["findings"] if f["severity"] == severity]
+        if not found:
+            continue
+        first = found[0]
+        title = f"tpulint: {len(found)} {severity}{'s' if len(found) != 1 else ''} in {path}"
+        message = f"{op_label(first)}{first['code']} {safe(first['message'])}"
+        if len(found) > 1:
+            message += f"\n(+{len(found) - 1} more; see the job summary)"
+        message += f"\n{safe(verdict(m))}"
+        importance = (1 if m["compilable"] else 0, -m["summary"]["cpu_ops"], -len(found), n)
+        out.append((importance, command, path, title, message))
+    return out
+
+
 def annotation_lines(doc: dict[str, Any], root: str | None, per_type: int = PER_TYPE) -> tuple[list[str], dict[str, int]]:
     """The workflow commands, in model order, at most `per_type` of each type; and how many of each type were
     left out (the models that fail worst are kept: not analysed or not compilable, then most ops on the CPU)."""
-    candidates: list[tuple[tuple[Any, ...], str, str, str, str]] = []  # (importance, command, path, title, message)
+    found: list[_Candidate] = []
     for n, m in enumerate(doc["models"]):
-        # control characters would reach the log verbatim after GitHub unescapes %0A etc.
-        path = safe(repo_path(m["path"], root))
-        if m["error"] is not None:
-            candidates.append(((-1, n), "error", path, "tpulint: model not analysed", safe(m["error"]["message"])))
-            continue
-        for severity, command in _COMMAND:
-            found = [f for f in m["findings"] if f["severity"] == severity]
-            if not found:
-                continue
-            first = found[0]
-            title = f"tpulint: {len(found)} {severity}{'s' if len(found) != 1 else ''} in {path}"
-            message = f"{op_label(first)}{first['code']} {safe(first['message'])}"
-            if len(found) > 1:
-                message += f"\n(+{len(found) - 1} more; see the job summary)"
-            message += f"\n{safe(verdict(m))}"
-            importance = (1 if m["compilable"] else 0, -m["summary"]["cpu_ops"], -len(found), n)
-            candidates.append((importance, command, path, title, message))
+        found += candidates(n, m, root)
+    return choose(found, per_type)
+
+
+def choose(candidates: list[_Candidate], per_type: int = PER_TYPE) -> tuple[list[str], dict[str, int]]:
+    """annotation_lines of these candidates."""
     kept: set[int] = set()
     dropped: dict[str, int] = {}
     for _, command in _COMMAND:

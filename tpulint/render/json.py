@@ -82,7 +82,8 @@ class Stream:
     then each model entry as it is ready, then the rules. The bytes are exactly those of `render`.
 
     An entry is a dict, or the text `entry_text` made of one (in a worker process). A dict's values may be
-    iterators of dicts (tpulint.report.streamed_entry's "ops"): each item is laid out and written as it comes.
+    iterators of dicts, or tpulint.report.OpRows (streamed_entry's "ops"): each item is laid out and written as it
+    comes.
     """
 
     def __init__(self, head: dict[str, Any], write: Callable[[Any], object], binary: bool = False,
@@ -125,8 +126,8 @@ class Stream:
         self._write("{\n")
         for n, (key, value) in enumerate(entry.items()):
             self._write((",\n" if n else "") + f"{pad}{_compact(key)}: ")
-            if isinstance(value, Iterator):
-                self._items(value, level + 1)
+            if isinstance(value, Iterator) or hasattr(value, "at"):  # an iterator, or tpulint.report.OpRows
+                self._items(iter(value), level + 1)
             else:
                 self._write(_layout(value, level + 1))
         self._write("\n" + "  " * level + "}")

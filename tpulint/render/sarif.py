@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tpulint.render.json import indented
+from tpulint.render import Writer as _Writer
+from tpulint.render.json import _compact, _indenter, indented
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFO_URI = "https://github.com/tpulint/tpulint"
@@ -18,6 +19,60 @@ _PRECISION = {"documented": "very-high", "observed": "high", "heuristic": "mediu
 
 def render(doc: dict[str, Any], options: Any = None) -> str:
     return indented(sarif(doc, getattr(options, "root", None))) + "\n"
+
+
+class Writer(_Writer):
+    """The SARIF log of a run written model by model. The rules and the notifications precede the results and
+    depend on every model, so each model's results wait, as one compact JSON line, in an unnamed temporary file;
+    at the end the log is laid out around them, each result indented as json.dumps(indent=2) nests it."""
+
+    def __init__(self, options: Any, head: dict[str, Any], count: int, out: Any) -> None:
+        import tempfile
+
+        super().__init__(options, head, count, out)
+        self.root = getattr(options, "root", None)
+        self.codes: set[str] = set()
+        self.notifications: list[dict[str, Any]] = []
+        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
+        self.results = 0
+
+    def model(self, m: dict[str, Any]) -> None:
+        if m["error"] is not None:
+            self.notifications.append(_notification(m, self.root))
+            return
+        if not m["findings"]:
+            return
+        results = [_result(m, f, 0, self.root) for f in m["findings"]]
+        self.codes.update(f["code"] for f in m["findings"])
+        self.results += len(results)
+        self.spool.write(_compact(results) + "\n")
+
+    def close(self, rules: dict[str, Any]) -> None:
+        import json
+        import secrets
+
+        codes = sorted(self.codes | set(rules))
+        index = {c: i for i, c in enumerate(codes)}
+        marker = secrets.token_hex(16)
+        log = _log(self.head, codes, rules, self.notifications, [marker] if self.results else [])
+        text = indented(log) + "\n"
+        if not self.results:
+            self.out.write(text)
+            self.out.flush()
+            return
+        before, after = text.split(f'"{marker}"')
+        pad = "\n" + before[before.rfind("\n") + 1:]  # the results' indentation
+        self.out.write(before)
+        self.spool.seek(0)
+        first = True
+        for line in self.spool:
+            for result in json.loads(line):
+                result["ruleIndex"] = index[result["ruleId"]]
+                self.out.write(("" if first else "," + pad) + _indenter.encode(result).replace("\n", pad))
+                first = False
+        self.spool.close()
+        self.out.write(after)
+        self.out.flush()
 
 
 def artifact_uri(path: str, root: str | None) -> tuple[str, str | None]:
@@ -70,38 +125,50 @@ def _location(path: str, root: str | None, logical: list[dict[str, Any]] | None 
     return loc
 
 
-def sarif(doc: dict[str, Any], root: str | None = None) -> dict[str, Any]:
-    """The SARIF log as a dict (one run; models that could not be read become tool notifications)."""
-    rules_meta = doc.get("rules", {})
-    codes = sorted({f["code"] for m in doc["models"] for f in m["findings"]} | set(rules_meta))
+def _notification(m: dict[str, Any], root: str | None) -> dict[str, Any]:
+    return {"level": "error", "message": {"text": f"{m['path']}: {m['error']['message']}"},
+            "locations": [_location(m["path"], root)]}
+
+
+def _result(m: dict[str, Any], f: dict[str, Any], rule_index: int, root: str | None) -> dict[str, Any]:
+    text = f["message"] + (f"\nFix: {f['fix']}" if f["fix"] else "")
+    return {
+        "ruleId": f["code"],
+        "ruleIndex": rule_index,
+        "level": _LEVEL.get(f["severity"], "warning"),
+        "message": {"text": text},
+        "locations": [_location(m["path"], root, _logical(f))],
+        "partialFingerprints": {"tpulintFinding/v1": f["fingerprint"]},
+        "properties": {"confidence": f["confidence"], "effect": f["effect"],
+                       "compilerStatus": f["status"]},
+    }
+
+
+def _log(head: dict[str, Any], codes: list[str], rules_meta: dict[str, Any], notifications: list[dict[str, Any]],
+         results: list[Any]) -> dict[str, Any]:
     rules = [_rule(c, rules_meta[c]) if c in rules_meta else {"id": c} for c in codes]
-    index = {c: i for i, c in enumerate(codes)}
-    results = []
-    notifications = []
-    for m in doc["models"]:
-        if m["error"] is not None:
-            notifications.append({"level": "error", "message": {"text": f"{m['path']}: {m['error']['message']}"},
-                                  "locations": [_location(m["path"], root)]})
-            continue
-        for f in m["findings"]:
-            text = f["message"] + (f"\nFix: {f['fix']}" if f["fix"] else "")
-            results.append({
-                "ruleId": f["code"],
-                "ruleIndex": index[f["code"]],
-                "level": _LEVEL.get(f["severity"], "warning"),
-                "message": {"text": text},
-                "locations": [_location(m["path"], root, _logical(f))],
-                "partialFingerprints": {"tpulintFinding/v1": f["fingerprint"]},
-                "properties": {"confidence": f["confidence"], "effect": f["effect"],
-                               "compilerStatus": f["status"]},
-            })
     run: dict[str, Any] = {
-        "tool": {"driver": {"name": "tpulint", "version": doc["tool"]["version"], "informationUri": INFO_URI,
+        "tool": {"driver": {"name": "tpulint", "version": head["tool"]["version"], "informationUri": INFO_URI,
                             "rules": rules}},
         "invocations": [{"executionSuccessful": not notifications,
                          "toolExecutionNotifications": notifications}],
         "results": results,
         "columnKind": "unicodeCodePoints",
-        "properties": {"target": doc["target"]},
+        "properties": {"target": head["target"]},
     }
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def sarif(doc: dict[str, Any], root: str | None = None) -> dict[str, Any]:
+    """The SARIF log as a dict (one run; models that could not be read become tool notifications)."""
+    rules_meta = doc.get("rules", {})
+    codes = sorted({f["code"] for m in doc["models"] for f in m["findings"]} | set(rules_meta))
+    index = {c: i for i, c in enumerate(codes)}
+    results = []
+    notifications = []
+    for m in doc["models"]:
+        if m["error"] is not None:
+            notifications.append(_notification(m, root))
+            continue
+        results += [_result(m, f, index[f["code"]], root) for f in m["findings"]]
+    return _log(doc, codes, rules_meta, notifications, results)

@@ -3,59 +3,110 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from tpulint.render import Writer as _Writer
 
 from tpulint.render.actual import WHERE, agreement, ambiguous_groups, evidence, index_list, mismatch_text, op_cell
 from tpulint.render.actual import total_value
 from tpulint.render.escape import terminal_safe as safe
-from tpulint.render.fields import (EDGETPU_OP, memory_figures, op_counts, panels, segment_views, size,
-                                     suggestion_heads, tensor_size, verdict)
+from tpulint.render.fields import (EDGETPU_OP, memory_figures, op_counts, op_lookup, panels, segment_views,
+                                     size, suggestion_heads, tensor_size, verdict)
 
 _SGR = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "cyan": "36", "dim": "2"}
 _SEVERITY_COLOR = {"error": "red", "warning": "yellow", "info": "cyan"}
 
 
 def render(doc: dict[str, Any], options: Any) -> str:
-    paint = _painter(bool(getattr(options, "color", False)))
-    quiet = getattr(options, "quiet", False)
-    lines: list[str] = []
-    if getattr(options, "statistics", False):
-        lines.extend(statistics(doc, paint))  # in place of the findings and verdicts, as ruff's --statistics
-    else:
-        for m in doc["models"]:
-            if m["error"] is not None:
-                continue  # unreadable models are reported on stderr by the CLI
-            if options.format == "full":
-                lines.extend(_full(m, paint))
-            else:
-                lines.extend(_concise(m, paint, verdicts=not quiet))
-    if not quiet and (len(doc["models"]) > 1 or getattr(options, "statistics", False)):
-        lines.append(run_summary(doc))
-    return "\n".join(lines) + ("\n" if lines else "")
+    from tpulint.render import RenderOptions, render as render_format
+
+    if not isinstance(options, RenderOptions):
+        options = RenderOptions(format=getattr(options, "format", "concise"), color=getattr(options, "color", False),
+                                statistics=getattr(options, "statistics", False), quiet=getattr(options, "quiet", False))
+    return render_format(doc, options)
+
+
+class Writer(_Writer):
+    """concise and full, model by model: each model's lines as soon as it is analysed, its op rows streamed;
+    the run's summary (and --statistics) at the end, from counts."""
+
+    def __init__(self, options: Any, head: dict[str, Any], count: int, out: Any) -> None:
+        super().__init__(options, head, count, out)
+        self.paint = _painter(bool(getattr(options, "color", False)))
+        self.quiet = getattr(options, "quiet", False)
+        self.statistics = getattr(options, "statistics", False)
+        self.totals = RunTotals()
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+
+    def model(self, m: dict[str, Any]) -> None:
+        self.totals.add(m)
+        if self.statistics:  # in place of the findings and verdicts, as ruff's --statistics
+            self.counts.update((f["code"], f["name"], f["severity"]) for f in m["findings"])
+            return
+        if m["error"] is not None:
+            return  # unreadable models are reported on stderr by the CLI
+        write = self.out.write
+        lines = _full(m, self.paint) if self.options.format == "full" else _concise(m, self.paint, not self.quiet)
+        for line in lines:
+            write(line + "\n")
+
+    def close(self, rules: dict[str, Any]) -> None:
+        if self.statistics:
+            for line in statistic_lines(self.counts, self.paint):
+                self.out.write(line + "\n")
+        if not self.quiet and (self.count > 1 or self.statistics):
+            self.out.write(self.totals.line() + "\n")
+        self.out.flush()
+
+
+class RunTotals:
+    """What the run's summary line counts, added model by model."""
+
+    def __init__(self) -> None:
+        self.models = 0
+        self.analysed = 0
+        self.severities: Counter[str] = Counter()
+        self.tpu_ops = 0
+        self.ops = 0
+        self.on_cpu = 0
+        self.rejected = 0
+
+    def add(self, m: dict[str, Any]) -> None:
+        self.models += 1
+        if m["error"] is not None:
+            return
+        self.analysed += 1
+        self.severities.update(f["severity"] for f in m["findings"])
+        self.tpu_ops += m["summary"]["tpu_ops"]
+        self.ops += m["summary"]["ops"]
+        self.on_cpu += 1 if m["summary"]["cpu_ops"] else 0
+        self.rejected += 0 if m["compilable"] else 1
+
+    def line(self) -> str:
+        """`Found 3 errors in 12 models; 410/520 ops on the Edge TPU, ...`."""
+        severities = self.severities
+        total = sum(severities.values())
+        counts = [_count(severities[s], s) for s in ("error", "warning", "info") if severities[s]]
+        found = (f"Found {counts[0]}" if len(counts) == 1 else
+                 f"Found {_count(total, 'finding')} ({', '.join(counts)})") if total else "No findings"
+        line = f"{found} in {_count(self.models, 'model')}"
+        if self.analysed < self.models:
+            line += f" ({self.models - self.analysed} not analysed)"
+        line += f"; {self.tpu_ops}/{self.ops} ops on the Edge TPU"
+        if self.on_cpu:
+            line += f", {_count(self.on_cpu, 'model')} with ops on the CPU"
+        if self.rejected:
+            line += f", {self.rejected} will not compile"
+        return line
 
 
 def run_summary(doc: dict[str, Any]) -> str:
     """One line for the whole run: `Found 3 errors in 12 models; 410/520 ops on the Edge TPU, ...`."""
-    models = doc["models"]
-    ok = [m for m in models if m["error"] is None]
-    severities = Counter(f["severity"] for m in ok for f in m["findings"])
-    total = sum(severities.values())
-    counts = [_count(severities[s], s) for s in ("error", "warning", "info") if severities[s]]
-    found = (f"Found {counts[0]}" if len(counts) == 1 else f"Found {_count(total, 'finding')} ({', '.join(counts)})"
-             ) if total else "No findings"
-    line = f"{found} in {_count(len(models), 'model')}"
-    if len(ok) < len(models):
-        line += f" ({len(models) - len(ok)} not analysed)"
-    line += (f"; {sum(m['summary']['tpu_ops'] for m in ok)}/{sum(m['summary']['ops'] for m in ok)} ops on the "
-             "Edge TPU")
-    on_cpu = sum(1 for m in ok if m["summary"]["cpu_ops"])
-    if on_cpu:
-        line += f", {_count(on_cpu, 'model')} with ops on the CPU"
-    rejected = sum(1 for m in ok if not m["compilable"])
-    if rejected:
-        line += f", {rejected} will not compile"
-    return line
+    totals = RunTotals()
+    for m in doc["models"]:
+        totals.add(m)
+    return totals.line()
 
 
 def _count(n: int, noun: str) -> str:
@@ -70,7 +121,11 @@ def _painter(color: bool) -> Callable[[str, str], str]:
 
 def statistics(doc: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
     """Findings counted per rule over every model, most frequent first (ruff's --statistics)."""
-    counts = Counter((f["code"], f["name"], f["severity"]) for m in doc["models"] for f in m["findings"])
+    return statistic_lines(Counter((f["code"], f["name"], f["severity"]) for m in doc["models"] for f in m["findings"]),
+                           paint)
+
+
+def statistic_lines(counts: Counter[tuple[str, str, str]], paint: Callable[[str, str], str]) -> list[str]:
     rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0][0]))
     out = [f"{n:>5}  {paint(code, _SEVERITY_COLOR.get(sev, 'bold'))}  {name} ({sev})"
            for (code, name, sev), n in rows]
@@ -108,78 +163,91 @@ def _concise(m: dict[str, Any], paint: Callable[[str, str], str], verdicts: bool
     return out + [line]
 
 
-def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
+def _full(m: dict[str, Any], paint: Callable[[str, str], str]) -> Iterator[str]:
+    """The lines of one model, op rows streamed: the ops are read in at most three passes, none held."""
     s = m["summary"]
-    out = [paint(f"Model: {safe(m['path'])}", "bold")]
+    yield paint(f"Model: {safe(m['path'])}", "bold")
     if not m["compilable"]:
-        out.append("Model could not be compiled (predicted): " + "; ".join(
-            safe(f["message"]) for f in m["findings"] if f["effect"] == "model"))
+        yield "Model could not be compiled (predicted): " + "; ".join(
+            safe(f["message"]) for f in m["findings"] if f["effect"] == "model")
     cached, streamed = memory_figures(m.get("memory") or {})
     if cached is not None and streamed is not None:
         how = "" if m["compiled"] else " (estimated)"  # a compiled file records the real split
-        out.append(f"On-chip memory used for caching model parameters: {size(cached)}{how}")
-        out.append(f"Off-chip memory used for streaming uncached model parameters: {size(streamed)}{how}")
-    out.append(f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}")
+        yield f"On-chip memory used for caching model parameters: {size(cached)}{how}"
+        yield f"Off-chip memory used for streaming uncached model parameters: {size(streamed)}{how}"
+    yield f"Number of Edge TPU subgraphs: {s['tpu_subgraphs']}"
     counts_in_ops = op_counts(m)
     if counts_in_ops is None:  # a compiled model without its source: an Edge TPU custom op is not one op
-        out.append(f"Number of operations left on the CPU: {s['cpu_ops']}")
+        yield f"Number of operations left on the CPU: {s['cpu_ops']}"
     else:
         on_tpu, on_cpu, total = counts_in_ops
         of = " (of the source model)" if m["compiled"] else ""
-        out += [f"Total number of operations: {total}{of}", f"Number of operations that will run on Edge TPU: {on_tpu}",
-                f"Number of operations that will run on CPU: {on_cpu}"]
-    out += ["", f"{'Operator':<31}{'Count':<11}Status", ""]
+        yield f"Total number of operations: {total}{of}"
+        yield f"Number of operations that will run on Edge TPU: {on_tpu}"
+        yield f"Number of operations that will run on CPU: {on_cpu}"
+    yield from ("", f"{'Operator':<31}{'Count':<11}Status", "")
     # One row per (operator, status) in first-appearance order, as the compiler's .log does (COMPILER.md 4.2).
     counts = Counter((op["custom_code"] if op["custom_code"] == EDGETPU_OP else "CUSTOM" if op["custom_code"]
                       is not None else op["opcode"], op["status"]) for op in m["ops"])
     for (opcode, status), n in counts.items():
-        out.append(f"{opcode:<31}{n:<11}{status}")
+        yield f"{opcode:<31}{n:<11}{status}"
     segments = segment_views(m)
     if segments:
-        out += ["", "Edge TPU subgraphs (each tensor crossing a boundary is a transfer between host and Edge TPU):"]
+        yield from ("", "Edge TPU subgraphs (each tensor crossing a boundary is a transfer between host and Edge TPU):")
         for seg in segments:
             where = f"subgraph {seg.subgraph} " if seg.subgraph else ""
             moved = f", {tensor_size(seg.transfer_bytes)} transferred" if seg.transfer_bytes is not None else ""
             plural = "s" if len(seg.ops) != 1 else ""
-            out.append(f"  {seg.number}. {where}op{plural} {seg.op_ranges} ({len(seg.ops)} op{plural}{moved})")
+            yield f"  {seg.number}. {where}op{plural} {seg.op_ranges} ({len(seg.ops)} op{plural}{moved})"
             for label, side in (("in ", seg.inputs), ("out", seg.outputs)):
-                out += [f"     {label} {safe(t.name)} {safe(t.shape)} {tensor_size(t.bytes)}" for t in side]
+                for t in side:
+                    yield f"     {label} {safe(t.name)} {safe(t.shape)} {tensor_size(t.bytes)}"
     for title, rows in panels(m):
-        out += ["", f"{title}:"] + [f"  {name}: {safe(text)}" for name, text in rows]
-    cpu = [op for op in m["ops"] if op["placement"] == "cpu"]
-    if cpu:
-        out += ["", "Ops on the CPU (index, output tensor, root cause):"]
-        by_index = {(o["subgraph"], o["index"]): o for o in m["ops"]}  # one lookup per CPU op, not a scan
-        for op in cpu:
-            name = safe(op["outputs"][0]["name"]) if op["outputs"] else "-"
-            if op["blocked_by"] is not None:
-                blocker = by_index.get((op["subgraph"], op["blocked_by"]))
-                why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
-            else:
-                why = op["status"]  # the findings follow under "Findings"; a rejection names its gates here
-                if not m["compilable"] and op["codes"]:
-                    why += f" ({', '.join(op['codes'])})"
-            actual = f" [actual: {op_cell(op)}]" if m.get("actual") else ""
-            out.append(f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}{safe(actual)}")
+        yield from ("", f"{title}:")
+        for name, text in rows:
+            yield f"  {name}: {safe(text)}"
+    yield from _cpu_rows(m)
     if m.get("advice"):
-        out += ["", "Suggestions, ranked by the Edge TPU ops each gains (each checked by re-running the partition):"]
-        for head, s in suggestion_heads(m["advice"]):
-            out.append(f"  {head} {safe(s['text'])}")
-            if s["command"]:
-                out.append(f"     run: {safe(s['command'])}")
-            if s["source"]:
-                out.append(f"     source: {safe(s['source'])}")
+        yield from ("", "Suggestions, ranked by the Edge TPU ops each gains (each checked by re-running the partition):")
+        for head, sug in suggestion_heads(m["advice"]):
+            yield f"  {head} {safe(sug['text'])}"
+            if sug["command"]:
+                yield f"     run: {safe(sug['command'])}"
+            if sug["source"]:
+                yield f"     source: {safe(sug['source'])}"
     if m["findings"]:
-        out += ["", "Findings:"]
+        yield from ("", "Findings:")
         for f in m["findings"]:
-            out.append(f"  {op_label(f)}{paint(f['code'], _SEVERITY_COLOR.get(f['severity'], 'bold'))} "
-                       f"[{f['severity']}, {f['confidence']}] {safe(f['message'])}")
+            yield (f"  {op_label(f)}{paint(f['code'], _SEVERITY_COLOR.get(f['severity'], 'bold'))} "
+                   f"[{f['severity']}, {f['confidence']}] {safe(f['message'])}")
             if f["fix"]:
-                out.append(f"    fix: {safe(f['fix'])}")
+                yield f"    fix: {safe(f['fix'])}"
     if m.get("actual"):
-        out += _actual(m, paint)
-    out += ["", paint(f"Verdict: {verdict(m)}", "bold"), ""]
-    return out
+        yield from _actual(m, paint)
+    yield from ("", paint(f"Verdict: {verdict(m)}", "bold"), "")
+
+
+def _cpu_rows(m: dict[str, Any]) -> Iterator[str]:
+    """"Ops on the CPU": one row per CPU op, in one pass; a cut-off op names its blocker (looked up, not scanned)."""
+    op_at = op_lookup(m)
+    compared = bool(m.get("actual"))
+    first = True
+    for op in m["ops"]:
+        if op["placement"] != "cpu":
+            continue
+        if first:
+            yield from ("", "Ops on the CPU (index, output tensor, root cause):")
+            first = False
+        name = safe(op["outputs"][0]["name"]) if op["outputs"] else "-"
+        if op["blocked_by"] is not None:
+            blocker = op_at(op["subgraph"], op["blocked_by"])
+            why = f"cut off by op {op['blocked_by']} {blocker['opcode'] if blocker else ''}".rstrip()
+        else:
+            why = op["status"]  # the findings follow under "Findings"; a rejection names its gates here
+            if not m["compilable"] and op["codes"]:
+                why += f" ({', '.join(op['codes'])})"
+        actual = f" [actual: {op_cell(op)}]" if compared else ""
+        yield f"  op {op['index']:>4} {op['opcode']:<24} {name}: {why}{safe(actual)}"
 
 
 def _actual(m: dict[str, Any], paint: Callable[[str, str], str]) -> list[str]:
