@@ -201,3 +201,13 @@ def test_when_no_worker_can_be_forked_the_parent_analyses_everything(monkeypatch
     monkeypatch.setattr(os, "fork", fork_fails)
     paths = MODELS * 5
     assert as_text(list(runner.analyze_paths(paths, Config(), 3, "json"))) == serial(paths, "json")
+
+
+def test_parallel_does_not_import_the_runner() -> None:
+    """The runner imports tpulint.parallel and hands it the work: no import circle between the two."""
+    import subprocess
+    import sys
+
+    code = "import sys, tpulint.parallel; print('tpulint.runner' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

@@ -1,5 +1,8 @@
 """Analyse models in N processes: forked workers sharing a queue of batches with this process, or a pool
-of spawned workers where there is no fork; results come back in input order."""
+of spawned workers where there is no fork; results come back in input order.
+
+This module does not import tpulint.runner (which imports it): the caller hands over the function that
+analyses one model (tpulint.runner.analyze_entry), so the two never import each other."""
 
 from __future__ import annotations
 
@@ -7,16 +10,21 @@ import marshal
 import os
 import signal
 import struct
-from typing import Any, Generator
-
-from tpulint.runner import analyze_entry
+from typing import Any, Callable, Generator
 
 FORK = True  # tests turn it off to run the pool used where there is no fork
 
+# Analyses one model: (path, config, send) -> (path, result, problem), as tpulint.runner.analyze_entry.
+Work = Callable[[str, Any, str], "tuple[str, Any, str | None]"]
+_work: Work | None = None  # the run's; set before the forks, or in each pool worker
 
-def analyze_in_processes(paths: list[str], config: Any, jobs: int,
-                         send: str) -> Generator[tuple[str, Any, str | None], None, None]:
-    """tpulint.runner.analyze_paths for jobs > 1: (path, worker_result(report, send) or None, problem)."""
+
+def analyze_in_processes(paths: list[str], config: Any, jobs: int, send: str,
+                         work: Work) -> Generator[tuple[str, Any, str | None], None, None]:
+    """tpulint.runner.analyze_paths for jobs > 1: (path, worker_result(report, send) or None, problem), each
+    model analysed by `work` (tpulint.runner.analyze_entry; a module-level function, for spawned workers)."""
+    global _work
+    _work = work
     if hasattr(os, "fork") and FORK:
         yield from _forked(paths, config, jobs, send)
     else:
@@ -46,8 +54,10 @@ def _preload(send: str) -> None:
 
 
 def _result(path: str, config: Any, send: str) -> tuple[str, Any, str | None]:
-    """analyze_entry, with the report turned into what `send` asks for."""
-    return analyze_entry(path, config, send)
+    """The run's `work` on one model, the report turned into what `send` asks for."""
+    if _work is None:
+        raise RuntimeError("tpulint.parallel: analyze_in_processes sets the work before any model")
+    return _work(path, config, send)
 
 
 # --- forked workers sharing one queue with this process ---------------------------------------------
@@ -359,11 +369,12 @@ _config: Any = None  # the Config of the run, set once per pool worker
 _send: str = "entry"  # what a pool worker sends back per model
 
 
-def _init_worker(config: Any, send: str) -> None:
-    global _config, _send
+def _init_worker(config: Any, send: str, work: Work) -> None:
+    global _config, _send, _work
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _config = config
     _send = send
+    _work = work
 
 
 def _pooled(paths: list[str], config: Any, jobs: int,
@@ -374,7 +385,7 @@ def _pooled(paths: list[str], config: Any, jobs: int,
     from tpulint.model import gc_paused
 
     context = multiprocessing.get_context("spawn")
-    with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config, send)) as pool:
+    with gc_paused(), context.Pool(jobs, initializer=_init_worker, initargs=(config, send, _work)) as pool:
         for results in pool.imap(_work_batch, batches(paths, jobs)):
             for path, entry, problem in results:
                 yield path, None if entry is None else marshal.loads(entry), problem
