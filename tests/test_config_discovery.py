@@ -169,3 +169,27 @@ def test_exclude_and_extend_exclude(tmp_path, monkeypatch, capsys) -> None:
     # everything excluded: the directory is reported as empty, like one without models
     assert cli.main(["--exclude", "models,.venv", "."]) == 2
     assert capsys.readouterr().err == "tpulint: .: directory contains no *.tflite files (2 excluded paths skipped)\n"
+
+
+def test_excludes_compiled_into_one_expression_match_as_fnmatch_does() -> None:
+    """Config.excluded tests all patterns at once; each pattern still matches as fnmatch matches the path, its
+    trailing parts ("*/" + pattern) or its file name."""
+    import fnmatch
+    import itertools
+    import os
+
+    from tpulint import config as config_module
+    from tpulint.config import DEFAULT_EXCLUDE
+
+    def one(path: str, pattern: str) -> bool:
+        path = path.replace(os.sep, "/")
+        return (fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern)
+                or fnmatch.fnmatch(os.path.basename(path), pattern))
+
+    patterns = [*DEFAULT_EXCLUDE[:6], "*.tflite", "a/b", "**/x?", "[ab]*", "models/*_edgetpu.tflite", "", "x[!y]z"]
+    paths = ["a/b", "x/a/b", ".git", "src/.git", "m.tflite", "models/q_edgetpu.tflite", "deep/models/q_edgetpu.tflite",
+             "xqz", "xyz", "b", "abc/x1", "", "/abs/.tox", "a\nb", "dir/"]
+    for n in (1, 2, 3):
+        for combo in itertools.combinations(patterns, n):
+            matches = config_module._matcher(combo)
+            assert [matches(p) for p in paths] == [any(one(p, q) for q in combo) for p in paths], combo

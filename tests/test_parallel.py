@@ -201,3 +201,35 @@ def test_when_no_worker_can_be_forked_the_parent_analyses_everything(monkeypatch
     monkeypatch.setattr(os, "fork", fork_fails)
     paths = MODELS * 5
     assert as_text(list(runner.analyze_paths(paths, Config(), 3, "json"))) == serial(paths, "json")
+
+
+def test_parallel_does_not_import_the_runner() -> None:
+    """The runner imports tpulint.parallel and hands it the work: no import circle between the two."""
+    import subprocess
+    import sys
+
+    code = "import sys, tpulint.parallel; print('tpulint.runner' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
+
+
+@needs_fork
+def test_a_worker_compresses_what_it_sends_when_the_parent_lags(monkeypatch) -> None:
+    """With the pipe seemingly full, every entry goes zlib-compressed; the parent's results are the same."""
+    monkeypatch.setattr(parallel, "_backlog", lambda fd: 1 << 30)
+    paths = MODELS * 5
+    assert as_text(list(runner.analyze_paths(paths, Config(), 2, "json"))) == serial(paths, "json")
+    assert as_text(list(runner.analyze_paths(paths, Config(), 2, "entry"))) == serial(paths, "entry")
+
+
+@needs_fork
+def test_the_pipe_backlog_is_what_the_reader_has_not_read() -> None:
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b"x" * 1000)
+        assert parallel._backlog(write_end) in (0, 1000)  # 0 where the OS cannot tell
+        os.read(read_end, 600)
+        assert parallel._backlog(write_end) in (0, 400)
+    finally:
+        os.close(read_end)
+        os.close(write_end)

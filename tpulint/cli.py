@@ -515,10 +515,13 @@ def _evidence(ns: argparse.Namespace, settings: Any, found: list[tuple[str, str 
             if given is not None and not os.path.isfile(given):
                 raise TpulintError(f"{given}: {'not a file' if os.path.exists(given) else 'no such file'}")
         return {found[0][0]: (ns.compare, ns.compare_log)}
+    wanted = [path for path, problem in found if problem is None and path != STDIN
+              and (ns.compare_siblings or settings.for_path(path).compare_siblings)]
+    if not wanted:  # the usual run: tpulint.compare not even imported
+        return {}
     from tpulint.compare import siblings
 
-    pairs = {path: siblings(path) for path, problem in found if problem is None and path != STDIN
-             and (ns.compare_siblings or settings.for_path(path).compare_siblings)}
+    pairs = {path: siblings(path) for path in wanted}
     return {path: pair for path, pair in pairs.items() if pair != (None, None)}
 
 

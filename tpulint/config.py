@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tpulint.errors import RulesError
 
@@ -84,7 +85,7 @@ class Config:
 
     def excluded(self, path: str) -> bool:
         """Whether a directory search skips the file or folder `path` (`exclude` and `extend-exclude`)."""
-        return any(_path_matches(self.relative(path), pattern) for pattern in (*self.exclude, *self.extend_exclude))
+        return _matcher((*self.exclude, *self.extend_exclude))(self.relative(path))
 
     def validated(self) -> "Config":
         if self.compiler not in COMPILERS:
@@ -109,9 +110,23 @@ _RULE_KEY = re.compile(r"^TPU\d{0,3}$")
 
 
 def _path_matches(path: str, pattern: str) -> bool:
-    path = path.replace(os.sep, "/")
-    return fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path, "*/" + pattern) or fnmatch.fnmatch(
-        os.path.basename(path), pattern)
+    return _matcher((pattern,))(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a path matches any of `patterns`: the path itself, any of its trailing parts ("*/" + pattern)
+    or its file name, as fnmatch.fnmatch matches them, with all the patterns compiled into one expression
+    (a directory search tests every file against the 23 default excludes: 35,000 fnmatch calls for 500)."""
+    whole = re.compile("|".join(fnmatch.translate(os.path.normcase(p)) for pat in patterns
+                                for p in (pat, "*/" + pat)) or "(?!)")
+    name = re.compile("|".join(fnmatch.translate(os.path.normcase(pat)) for pat in patterns) or "(?!)")
+
+    def matches(path: str) -> bool:
+        path = path.replace(os.sep, "/")
+        return bool(whole.match(os.path.normcase(path)) or name.match(os.path.normcase(os.path.basename(path))))
+
+    return matches
 
 
 _KEYS: dict[str, type | tuple[type, ...]] = {

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -245,15 +244,21 @@ def _check_fields(path: Path, where: str, fields: dict[str, Any], spec: dict[str
     for key, value in fields.items():
         kind = spec.get(key)
         if kind is None:
-            hint = difflib.get_close_matches(key, spec, 1)
+            hint = _close_matches(key, spec)
             raise _fail(path, f"{where}.{key}", "unknown key" + (f"; did you mean {hint[0]}?" if hint else ""))
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise _fail(path, f"{where}.{key}", f"expected {kind.__name__}, got {type(value).__name__}")
 
 
+def _close_matches(word: str, known: Iterable[str]) -> list[str]:
+    import difflib  # only for an error message: not on every run's import path
+
+    return difflib.get_close_matches(word, known, 1)
+
+
 def _check_op_name(path: Path, where: str, op: str) -> None:
     if op not in BUILTIN_NAMES:
-        hint = difflib.get_close_matches(op, BUILTIN_NAMES, 1)
+        hint = _close_matches(op, BUILTIN_NAMES)
         raise _fail(path, where, "unknown op" + (f"; did you mean {hint[0]}?" if hint else ""))
 
 

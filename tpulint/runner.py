@@ -103,7 +103,7 @@ def analyze_paths(paths: Iterable[str], config: Any, jobs: int = 1,
         return
     from tpulint import parallel
 
-    yield from parallel.analyze_in_processes(paths, config, jobs, send)
+    yield from parallel.analyze_in_processes(paths, config, jobs, send, analyze_entry)
 
 
 class Progress:

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tpulint.findings import Confidence, Effect, Severity
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from tpulint.checks._constants import ConstantReader
+    from tpulint.checks._constants import ConstantReader, Values
     from tpulint.config import Config
     from tpulint.graph import Graph
     from tpulint.model import Model, Operator, Subgraph, SubgraphColumns, Tensor
@@ -146,7 +144,7 @@ class Context:
         ts = self.tensors
         return [ts[i] for i in op.inputs if i >= 0 and not ts[i].data_size] + [ts[i] for i in op.outputs]
 
-    def constant(self, index: int) -> np.ndarray | None:
+    def constant(self, index: int) -> Values | None:
         """Values of a small constant tensor (shape/axis/stride parameters); None when they cannot be read."""
         if self._constants is None:
             from tpulint.checks._constants import ConstantReader
@@ -256,11 +254,11 @@ def normalize_axes(axes: Sequence[int], rank: int) -> list[int]:
     return sorted({a + rank if a < 0 else a for a in axes if -rank <= a < rank})
 
 
-def integer_values(values: np.ndarray) -> list[int] | None:
+def integer_values(values: Values) -> list[int] | None:
     """The constant's values as ints; None when one is not a finite number (a float axis of inf or NaN)."""
-    if values.dtype.kind == "f" and not bool((abs(values) < float("inf")).all()):  # NaN compares False too
+    if not all(abs(v) < float("inf") for v in values):  # NaN compares False too
         return None
-    return [int(v) for v in values.reshape(-1)]
+    return [int(v) for v in values]
 
 
 def reduced_axes(ctx: Context, op: Operator) -> list[int] | None:

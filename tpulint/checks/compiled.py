@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from tpulint.compiled import CompiledInfo, compiler_version_text, inspect
 from tpulint.config import Config
 from tpulint.findings import MAPPED, MORE_THAN_ONE_SUBGRAPH, Confidence, Effect, Finding, Location, Severity
 from tpulint.graph import Graph
 from tpulint.model import EDGETPU_CUSTOM_CODE, Model
 from tpulint.partition import CPU, TPU, Partition, Placement, Segment, own_verdicts
 from tpulint.registry import rule
+
+if TYPE_CHECKING:  # tpulint.compiled is imported for compiled models only (7 ms of the first analysis)
+    from tpulint.compiled import CompiledInfo
 
 # Status of a CPU op outside the Edge TPU custom ops when no rule explains it (the compiled file keeps no reason).
 LEFT_ON_CPU = "Left on the CPU by the compiler (the compiled file records no reason)"
@@ -57,6 +59,8 @@ def compiled_model(model: Model, info: CompiledInfo) -> list[Finding]:
     ## Sources
     libedgetpu `tflite/public/edgetpu.h` (`edgetpu-custom-op`), `executable/executable.fbs` (COMPILER.md 7).
     """
+    from tpulint.compiled import compiler_version_text
+
     runtime = info.min_runtime_version
     message = ("already compiled for the Edge TPU ("
                + (f"a runtime-{runtime} package: needs Edge TPU runtime {runtime} or newer; " if runtime is not None
@@ -191,6 +195,7 @@ def compiled_view(model: Model, graphs: Sequence[Graph], findings: Sequence[Find
     demonstrably accepted the model; a compiled graph of custom ops would trip "not quantized" gates).
     """
     from tpulint.checks.memory import streamed_parameters
+    from tpulint.compiled import inspect
     from tpulint.memory import from_package
 
     info = inspect(model)

@@ -65,7 +65,7 @@ def concat_constant_input(ctx: Context, op: Operator) -> list[Hit] | None:
         return None
     if len(op.inputs) == 2:
         values = ctx.constant(consts[0])
-        if values is None or not values.any():
+        if values is None or not any(values):
             return None
         return [Hit(f"CONCATENATION's constant input {ctx.describe(ts[consts[0]])} is not all zeros",
                     "only an all-zero constant (padding) may be concatenated", tensor=consts[0])]

@@ -71,7 +71,7 @@ def _split_axis(ctx: Context, op: Operator) -> int | None:
     x = ts[op.inputs[1] if op.opcode == "SPLIT" else op.inputs[0]]
     axis_input = op.inputs[0] if op.opcode == "SPLIT" else op.inputs[2] if len(op.inputs) > 2 else -1
     values = ctx.constant(axis_input) if axis_input >= 0 else None
-    axis = integer_values(values) if values is not None and values.size == 1 else None
+    axis = integer_values(values) if values is not None and len(values) == 1 else None
     if axis is not None:
         axes = normalize_axes(axis, len(x.shape))
         return axes[0] if axes else None
@@ -112,7 +112,7 @@ def batch_dimension_op(ctx: Context, op: Operator) -> list[Hit] | None:
     if op.opcode == "PAD":
         x, out = ts[op.inputs[0]], ts[op.outputs[0]]
         pads = ctx.constant(op.inputs[1]) if len(op.inputs) > 1 else None
-        batch_padded = bool(pads[:2].any()) if pads is not None and pads.size >= 2 else \
+        batch_padded = any(pads[:2]) if pads is not None and len(pads) >= 2 else \
             bool(x.shape and out.shape and x.shape[0] != out.shape[0])
         if len(x.shape) >= 4 and batch_padded:
             return [Hit(f"PAD pads the batch dimension of {ctx.describe(x)}", "pad height, width or channels only")]
@@ -216,7 +216,7 @@ def strided_slice_limits(ctx: Context, op: Operator) -> list[Hit] | None:
     if masks:
         return [Hit(f"STRIDED_SLICE uses {' and '.join(masks)}", "express the slice without ellipsis/new axes")]
     strides = ctx.constant(op.inputs[3]) if len(op.inputs) > 3 and op.inputs[3] >= 0 else None
-    if strides is not None and (strides != 1).any():
-        return [Hit(f"STRIDED_SLICE strides {strides.tolist()} are not all 1", "use strides of 1 (a plain slice)",
+    if strides is not None and any(s != 1 for s in strides):
+        return [Hit(f"STRIDED_SLICE strides {list(strides)} are not all 1", "use strides of 1 (a plain slice)",
                     tensor=op.inputs[3])]
     return None
