@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tpulint.findings import Confidence, Effect, Severity
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from tpulint.checks._constants import ConstantReader, Values
     from tpulint.config import Config
     from tpulint.graph import Graph
