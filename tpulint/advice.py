@@ -9,7 +9,7 @@ from typing import Any, Sequence
 from tpulint.config import Config
 from tpulint.findings import Effect, Finding
 from tpulint.graph import Graph
-from tpulint.partition import CPU, Partition, PartitionOptions, partition
+from tpulint.partition import CPU, Outcome, Partition, PartitionOptions, WhatIf
 
 # Rule families whose findings are size thresholds: a smaller input size removes them.
 SIZE_THRESHOLD_FAMILY = "TPU6"
@@ -53,9 +53,9 @@ class _Trial:
     transfers: int
 
 
-def _trial(parts: Sequence[Partition]) -> _Trial:
-    return _Trial(sum(p.tpu_ops for p in parts), sum(len(p.segments) for p in parts),
-                  sum(len(s.inputs) + len(s.outputs) for p in parts for s in p.segments))
+def _trial(outcomes: Sequence[Outcome]) -> _Trial:
+    return _Trial(sum(o.tpu_ops for o in outcomes), sum(o.segments for o in outcomes),
+                  sum(o.transfers for o in outcomes))
 
 
 def islands(graph: Graph, part: Partition) -> list[list[int]]:
@@ -91,17 +91,21 @@ class _Advisor:
                  partitions: Sequence[Partition], config: Config) -> None:
         self.path, self.graphs, self.findings, self.partitions = path, graphs, findings, partitions
         self.options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
-        self.now = _trial(partitions)
+        self.now = _Trial(sum(p.tpu_ops for p in partitions), sum(len(p.segments) for p in partitions),
+                          sum(len(s.inputs) + len(s.outputs) for p in partitions for s in p.segments))
         self.tpu_ops = self.now.tpu_ops
+        self.what_ifs = [WhatIf(g, findings) for g in graphs]
+        self.as_now = [w.outcome(self.options) for w in self.what_ifs]  # the other subgraphs of a what-if
 
-    def run(self, findings: Sequence[Finding], options: PartitionOptions) -> _Trial:
-        return _trial([partition(g, findings, options, True) for g in self.graphs])
+    def run(self, options: PartitionOptions) -> _Trial:
+        """The prediction with other compiler options."""
+        return _trial([w.outcome(options) for w in self.what_ifs])
 
     def without(self, subgraph: int, ops: set[int]) -> _Trial:
         """The prediction if `ops` of `subgraph` had no reason of their own to stay on the CPU."""
-        kept = [f for f in self.findings if not (f.effect is Effect.CPU and f.location.subgraph == subgraph
-                                                  and f.location.operator in ops)]
-        return self.run(kept, self.options)
+        outcomes = list(self.as_now)
+        outcomes[subgraph] = self.what_ifs[subgraph].outcome(self.options, ops)
+        return _trial(outcomes)
 
     def suggestion(self, kind: str, subgraph: int, ops: Sequence[int], trial: _Trial, text: str,
                    command: str | None = None, source: str | None = None) -> Suggestion:
@@ -203,7 +207,7 @@ def _input_size_below_thresholds(advisor: _Advisor, subgraph: int, ops: Sequence
 
 def _multiple_subgraphs(advisor: _Advisor) -> list[Suggestion]:
     options = PartitionOptions(True, advisor.options.intermediate_tensors)
-    trial = advisor.run(advisor.findings, options)
+    trial = advisor.run(options)
     command = f"edgetpu_compiler -a {shlex.quote(advisor.path)}"
     text = (f"compile with -a (several Edge TPU subgraphs; experimental, slower to compile, and it can fail "
             f"on large activations): {_gain_words(advisor, trial)} in {trial.tpu_subgraphs} Edge TPU subgraphs, "
@@ -224,7 +228,7 @@ def _splits(advisor: _Advisor) -> tuple[Suggestion, ...]:
             if not names:
                 continue
             cut = tuple(dict.fromkeys((*advisor.options.intermediate_tensors, *names)))
-            trial = advisor.run(advisor.findings, PartitionOptions(advisor.options.multiple_subgraphs, cut))
+            trial = advisor.run(PartitionOptions(advisor.options.multiple_subgraphs, cut))
             if trial.tpu_ops < advisor.tpu_ops:
                 continue
             text = (f"not a fix, for a clean Edge TPU / CPU split (e.g. to pipeline the CPU part): -i ends the "

@@ -120,8 +120,7 @@ def partition(graph: Graph, findings: Sequence[Finding], options: PartitionOptio
             Placement(op.index, op.opcode, op.custom_code, CPU, verdicts.status[op.index] or "", verdicts.codes[op.index])
             for op in ops)
         return Partition(sg.index, rejected, (), (), False)
-    cut_ops = _after_intermediate_tensors(graph, options.intermediate_tensors)
-    own = [s is None and i not in cut_ops for i, s in enumerate(verdicts.status)]
+    own = _mappable(graph, verdicts, options)
     on_tpu, blocked_by, start = _propagate(graph, own, options.multiple_subgraphs)
     segment_of = _segments(graph, on_tpu, options.multiple_subgraphs)
     placements: list[Placement] = []
@@ -138,6 +137,44 @@ def partition(graph: Graph, findings: Sequence[Finding], options: PartitionOptio
     segments = _segment_boundaries(graph, segment_of)
     blockers = _rank_blockers(graph, own, on_tpu, blocked_by, start, options.multiple_subgraphs)
     return Partition(sg.index, tuple(placements), segments, blockers, True)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a what-if needs of a partition: its Edge TPU ops, segments and boundary tensors (transfers)."""
+
+    tpu_ops: int
+    segments: int
+    transfers: int
+
+
+class WhatIf:
+    """Partitions of one subgraph with some ops' own CPU reasons removed, or other compiler options: the counts
+    only (no placements, no blocker ranking), from the findings' verdicts computed once."""
+
+    def __init__(self, graph: Graph, findings: Sequence[Finding]) -> None:
+        self.graph = graph
+        self.verdicts = own_verdicts(len(graph.subgraph.operators), findings, graph.subgraph.index)
+
+    def outcome(self, options: PartitionOptions, freed: Iterable[int] = ()) -> Outcome:
+        """The partition's counts if the ops in `freed` had no reason of their own to stay on the CPU."""
+        own = _mappable(self.graph, self.verdicts, options, freed)
+        on_tpu = _propagate(self.graph, own, options.multiple_subgraphs)[0]
+        segments = _segment_boundaries(self.graph, _segments(self.graph, on_tpu, options.multiple_subgraphs))
+        return Outcome(sum(on_tpu), len(segments), sum(len(s.inputs) + len(s.outputs) for s in segments))
+
+
+def _mappable(graph: Graph, verdicts: _Verdicts, options: PartitionOptions, freed: Iterable[int] = ()) -> list[bool]:
+    """Per op: no reason of its own to stay on the CPU (`freed` ops: their findings left out), and not reading an
+    `-i` tensor."""
+    cut_ops = _after_intermediate_tensors(graph, options.intermediate_tensors)
+    own = [s is None for s in verdicts.status]
+    for i in freed:
+        own[i] = True
+    if cut_ops:
+        for i in cut_ops:
+            own[i] = False
+    return own
 
 
 def _after_intermediate_tensors(graph: Graph, names: Sequence[str]) -> set[int]:
