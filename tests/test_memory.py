@@ -13,7 +13,7 @@ from conftest import CORPUS, ROOT
 from tpulint import analyze
 from tpulint.checks.memory import apply_co_compile
 from tpulint.graph import Graph
-from tpulint.memory import MIB, MemoryEstimate, co_compile, estimate, layer_params
+from tpulint.memory import MIB, MemoryEstimate, co_compile, estimate, layer_params, relayout_params
 from tpulint.model import read_model_bytes
 from tpulint.testing import ModelBuilder, int8_cnn
 
@@ -164,9 +164,9 @@ def test_bench_meets_the_calibration_target():
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus/real is absent")
     close, streamed, cases, out = _bench()  # from tpulint's own partition
-    assert (close, streamed, cases) == (55, 58, 59), out
+    assert (close, streamed, cases) == (56, 58, 59), out
     close, streamed, cases, out = _bench("--truth-placement")  # the layout model alone
-    assert (close, streamed, cases) == (55, 58, 59), out
+    assert (close, streamed, cases) == (56, 58, 59), out
     assert "franco_mnist_dense" in out
 
 
@@ -223,3 +223,43 @@ def test_fully_connected_with_activation_weights_lays_out_its_constant_operand()
     first, second = layer_params(sg, 0), layer_params(sg, 2)
     assert (first.bytes, first.always_streamed) == (64, "multiplied with a model input as the weights operand")
     assert (second.bytes, second.always_streamed) == (16 * (16 + 4), None)
+
+
+def flatten_model(shape: list[int], *, relu_first: bool = True) -> tuple[ModelBuilder, list[int]]:
+    """RELU on `shape` (on chip), then a RESHAPE merging its trailing dimensions into the last; the ops to map."""
+    b = ModelBuilder()
+    q = (0.5, 0)
+    merged = int(np.prod(shape[1:]))
+    b.tensor("x", shape, "int8", quant=q)
+    b.tensor("r", shape, "int8", quant=q)
+    b.op("RELU", ["x"], ["r"])
+    b.tensor("shape", [2], "int32", data=np.array([1, merged], np.int32))
+    b.tensor("flat", [1, merged], "int8", quant=q)
+    b.op("RESHAPE", ["r" if relu_first else "x", "shape"], ["flat"], new_shape=[1, merged])
+    b.io(["x"], ["flat", "r"])
+    return b, [0, 1] if relu_first else [1]
+
+
+@pytest.mark.parametrize("shape, matrix", [
+    ([1, 3, 3, 30], 320 * (9 * 32 + 4)),  # LeNet's flatten to 270 (corpus: exactly 93,440 bytes)
+    ([1, 7, 7], 64 * (7 * 8 + 4)),        # YOLOv8n's [1,144,7,7] -> [1,144,49] head: 3,840
+    ([1, 11, 11], 128 * (11 * 12 + 4)),   # YOLOv5nu's 11x11 -> 121: 17,408
+    ([1, 20, 20], None),                  # 400 lanes, a multiple of 16: free (four YOLOv8 models)
+    ([1, 118, 100, 8], None),             # the TCN's 94,400: free although 8 channels are not
+    ([1, 6, 1], None),                    # a single channel merged: free (the forests' [4,1] -> [1,4])
+])
+def test_a_flatten_into_a_lane_count_that_is_not_a_multiple_of_16_costs_a_relayout_matrix(shape, matrix):
+    b, ops = flatten_model(shape)
+    model = read_model_bytes(b.build())
+    g = Graph.build(model.main)
+    p = relayout_params(model.main, 1, frozenset(ops), g.producer)
+    assert (p.bytes if p else None) == matrix
+    assert layer_params(model.main, 0) is None  # RELU carries no parameters: all the estimate has is the matrix
+    assert estimate(model, [g], [ops]).cached_bytes == (matrix or 0)
+
+
+def test_a_flatten_of_a_segment_input_is_free():
+    # The host writes a segment's input in the reshaped layout (the forests' input layers carry the new dims).
+    b, ops = flatten_model([1, 3, 3, 30], relu_first=False)
+    model = read_model_bytes(b.build())
+    assert estimate(model, [Graph.build(model.main)], [ops]).parameter_bytes == 0

@@ -14,6 +14,14 @@ compiled models in the real-compiler corpus (`python bench/memory.py ../shared/c
   PAD, CONCATENATION, pools, activations, ...).
 * A PAD that changes the channel count is lowered to a 1x1 convolution (identity weights): it costs what
   that convolution costs (BlazeFace's channel pads; -25% error without this, -2% with it).
+* A RESHAPE that merges trailing dimensions into a last dimension n that is not a multiple of 16 (a Flatten of
+  30 channels before a Dense layer, YOLO heads' [1,144,H,W] -> [1,144,H*W]) costs a 0/1 selection matrix:
+  round_up(n, 64) x (n/c positions x c channels padded to 4, + 4) bytes (see relayout_params). Exact in six
+  corpus matrices, each a run of 4x4 identity blocks with one 1 per output (LeNet 270: 93,440 B, which was
+  -70% without it; YOLOv8n 49 and 196, YOLOv5nu 121 and 484, YOLOv8n 100); free for every merge to a multiple
+  of 16 (nine models) and for single-channel merges and segment inputs. Sure of the layout for n <= 484; the
+  compiled YuNet (merges to 2380 and 510, a 6 MB matrix by this rule) is over 4 MiB for a 200 KB model,
+  which fits, but its package is not in the corpus.
 * Every layer's block is aligned to 128 bytes.
 * Constant operands of elementwise ops (ADD, MUL, ... with a constant tensor that is not a scalar) are
   always streamed, with the instructions (see constant_operands).
@@ -47,8 +55,10 @@ FC_CHANNEL_BYTES = 8
 OTHER_CHANNEL_BYTES = 4
 ACTIVATION_WEIGHTS_CHANNEL_BYTES = 4
 HOST_FED_ALIGN = 64
+RELAYOUT_TILE = 64  # output channels of a relayout matrix come in tiles of 64 (see relayout_params)
+RELAYOUT_CHANNEL_ALIGN = 4
 ROW_LIMIT = 8 * KIB  # bracketed by 4608 (cached) and 11520 (streamed) bytes; see above
-# The on-chip (cached) estimate is within 10% for 39 of the 42 compiled corpus models that cache over 100 KiB
+# The on-chip (cached) estimate is within 10% for 41 of the 42 compiled corpus models that cache over 100 KiB
 # (median error 3.7% over all 59), with tpulint's predicted partition; `python bench/memory.py ../shared/corpus/real`.
 UNCERTAINTY_PCT = 10
 # On-chip memory a tiny model leaves free ("remaining for caching model parameters", COMPILER.md 5).
@@ -224,6 +234,52 @@ def activation_weights_params(sg: Subgraph, op_index: int) -> LayerParams:
     return LayerParams(sg.index, op_index, op.opcode, size, 0, False, fed)
 
 
+def relayout_params(sg: Subgraph, op_index: int, on_chip: frozenset[int] | set[int],
+                    producer: Sequence[int]) -> LayerParams | None:
+    """The 0/1 relayout matrix of a RESHAPE that merges trailing dimensions into the lanes (None when free).
+
+    A RESHAPE whose last output dimension n is the product of the input's last k >= 2 dimensions (a Flatten
+    before a Dense layer, YOLO heads' [1, 144, H, W] -> [1, 144, H*W]) moves values from positions into lanes.
+    When n is not a multiple of 16 and the input is computed on chip, the compiler multiplies by a selection
+    matrix: n output channels in tiles of 64, each with 4 bytes of constants and a row of the n/c merged
+    positions x c input channels padded to 4 (c the input's last dimension). Exact in the corpus packages
+    (16-byte 4x4 identity blocks, one 1 per output): LeNet [1,3,3,30] -> 270 (320 x (9*32 + 4) = 93,440),
+    YOLOv8n [1,144,7,7] -> 49 (3,840) and [1,144,14,14] -> 196 (58,368), YOLOv5nu 11x11 -> 121 (17,408) and
+    22x22 -> 484 (272,384), YOLOv8n 10x10 -> 100 (15,872). Free: every merge to a multiple of 16 (20x20 -> 400
+    in four YOLOv8 models, 5x5x16 -> 400, 7x7x32 -> 1568, 30x30x64, 28x28 -> 784, 28x20 -> 560, and
+    118x100x8 -> 94,400 although 8 channels are not a multiple of 16), merges of a single channel (the redax
+    forests' [2,1] -> [1,2] and [4,1] -> [1,4] after a SUM on chip), and reshapes of a segment's input, which
+    the host writes in the new shape (the forests' [1,15,1] -> [1,15] after a CPU SPLIT: the executable's
+    input layer has the reshaped dims, (1, 1, 15)). No compile in the corpus merges more than one channel at
+    a segment's input, so that case rests on the input layers alone. The largest matrix seen has 528-byte rows;
+    for rows over ROW_LIMIT (a matrix of megabytes, quadratic in n) no compile shows what the compiler does,
+    and none is assumed.
+    """
+    op = sg.operators[op_index]
+    if len(op.inputs) < 1 or op.inputs[0] < 0 or not op.outputs:
+        return None
+    source = sg.tensors[op.inputs[0]]
+    if source.data_size or producer[op.inputs[0]] not in on_chip:
+        return None
+    shape, out_shape = source.shape, sg.tensors[op.outputs[0]].shape
+    if len(shape) < 2 or not out_shape or min(shape) < 1:
+        return None
+    n, channels = out_shape[-1], shape[-1]
+    if n % LANES == 0 or n == channels or channels == 1:
+        return None
+    merged, k = channels, 1
+    while merged < n and k < len(shape):
+        k += 1
+        merged *= shape[-k]
+    if merged != n or k < 2:
+        return None
+    row = n // channels * _round_up(channels, RELAYOUT_CHANNEL_ALIGN)
+    if row > ROW_LIMIT:
+        return None
+    size = _round_up(_round_up(n, RELAYOUT_TILE) * (row + OTHER_CHANNEL_BYTES), ALIGN)
+    return LayerParams(sg.index, op_index, op.opcode, size, row)
+
+
 def constant_operands(sg: Subgraph, op_index: int) -> LayerParams | None:
     """Streamed bytes of the constant operands of a mapped elementwise op (ADD, MUL, ... with a constant).
 
@@ -287,8 +343,13 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
     activation: tuple[str, int] | None = None
     for g, ops in zip(graphs, tpu_ops):
         sg = g.subgraph
+        on_chip: frozenset[int] | None = None
         for i in sorted(ops):
-            params = layer_params(sg, i)
+            if sg.operators[i].opcode == "RESHAPE":
+                on_chip = frozenset(ops) if on_chip is None else on_chip
+                params = relayout_params(sg, i, on_chip, g.producer)
+            else:
+                params = layer_params(sg, i)
             if params is not None:
                 layers.append(params)
             if sg.operators[i].opcode in _REQUANTIZING:
@@ -345,4 +406,4 @@ def co_compile(entries: Sequence[tuple[str, MemoryEstimate]], budget: int | None
 
 
 __all__ = ["CoCompileShare", "LayerParams", "MemoryEstimate", "co_compile", "constant_operands", "estimate",
-           "from_package", "layer_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]
+           "from_package", "layer_params", "relayout_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]
