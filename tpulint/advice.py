@@ -91,8 +91,7 @@ class _Advisor:
                  partitions: Sequence[Partition], config: Config) -> None:
         self.path, self.graphs, self.findings, self.partitions = path, graphs, findings, partitions
         self.options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
-        self.now = _Trial(sum(p.tpu_ops for p in partitions), sum(len(p.segments) for p in partitions),
-                          sum(len(s.inputs) + len(s.outputs) for p in partitions for s in p.segments))
+        self.now = _trial([Outcome.of(p.tpu_ops, p.segments) for p in partitions])
         self.tpu_ops = self.now.tpu_ops
         self.what_ifs = [WhatIf(g, findings) for g in graphs]
         self.as_now = [w.outcome(self.options) for w in self.what_ifs]  # the other subgraphs of a what-if

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from math import prod
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import AbstractSet, Any, Iterable, NamedTuple, Sequence
 
 from tpulint.graph import Graph
 from tpulint.model import Model, Subgraph, Tensor
@@ -234,7 +234,7 @@ def activation_weights_params(sg: Subgraph, op_index: int) -> LayerParams:
     return LayerParams(sg.index, op_index, op.opcode, size, 0, False, fed)
 
 
-def relayout_params(sg: Subgraph, op_index: int, on_chip: frozenset[int] | set[int],
+def relayout_params(sg: Subgraph, op_index: int, on_chip: AbstractSet[int],
                     producer: Sequence[int]) -> LayerParams | None:
     """The 0/1 relayout matrix of a RESHAPE that merges trailing dimensions into the lanes (None when free).
 
@@ -256,7 +256,7 @@ def relayout_params(sg: Subgraph, op_index: int, on_chip: frozenset[int] | set[i
     and none is assumed.
     """
     op = sg.operators[op_index]
-    if len(op.inputs) < 1 or op.inputs[0] < 0 or not op.outputs:
+    if not op.inputs or op.inputs[0] < 0 or not op.outputs:
         return None
     source = sg.tensors[op.inputs[0]]
     if source.data_size or producer[op.inputs[0]] not in on_chip:
@@ -343,10 +343,9 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
     activation: tuple[str, int] | None = None
     for g, ops in zip(graphs, tpu_ops):
         sg = g.subgraph
-        on_chip: frozenset[int] | None = None
+        on_chip = frozenset(ops)
         for i in sorted(ops):
             if sg.operators[i].opcode == "RESHAPE":
-                on_chip = frozenset(ops) if on_chip is None else on_chip
                 params = relayout_params(sg, i, on_chip, g.producer)
             else:
                 params = layer_params(sg, i)

@@ -147,6 +147,10 @@ class Outcome:
     segments: int
     transfers: int
 
+    @staticmethod
+    def of(tpu_ops: int, segments: Sequence[Segment]) -> Outcome:
+        return Outcome(tpu_ops, len(segments), sum(len(s.inputs) + len(s.outputs) for s in segments))
+
 
 class WhatIf:
     """Partitions of one subgraph with some ops' own CPU reasons removed, or other compiler options: the counts
@@ -160,8 +164,8 @@ class WhatIf:
         """The partition's counts if the ops in `freed` had no reason of their own to stay on the CPU."""
         own = _mappable(self.graph, self.verdicts, options, freed)
         on_tpu = _propagate(self.graph, own, options.multiple_subgraphs)[0]
-        segments = _segment_boundaries(self.graph, _segments(self.graph, on_tpu, options.multiple_subgraphs))
-        return Outcome(sum(on_tpu), len(segments), sum(len(s.inputs) + len(s.outputs) for s in segments))
+        return Outcome.of(sum(on_tpu), _segment_boundaries(self.graph, _segments(self.graph, on_tpu,
+                                                                                 options.multiple_subgraphs)))
 
 
 def _mappable(graph: Graph, verdicts: _Verdicts, options: PartitionOptions, freed: Iterable[int] = ()) -> list[bool]:
