@@ -13,7 +13,8 @@ from conftest import CORPUS, ROOT
 from tpulint import analyze
 from tpulint.checks.memory import apply_co_compile
 from tpulint.graph import Graph
-from tpulint.memory import MIB, MemoryEstimate, co_compile, estimate, layer_params, relayout_params
+from tpulint.memory import (MIB, MemoryEstimate, co_compile, estimate, layer_params, relayout_params,
+                            transposed_output_params)
 from tpulint.model import read_model_bytes
 from tpulint.testing import ModelBuilder, int8_cnn
 
@@ -164,9 +165,9 @@ def test_bench_meets_the_calibration_target():
     if not CORPUS.is_dir():
         pytest.skip("../shared/corpus/real is absent")
     close, streamed, cases, out = _bench()  # from tpulint's own partition
-    assert (close, streamed, cases) == (56, 58, 59), out
+    assert (close, streamed, cases) == (57, 58, 59), out
     close, streamed, cases, out = _bench("--truth-placement")  # the layout model alone
-    assert (close, streamed, cases) == (56, 58, 59), out
+    assert (close, streamed, cases) == (57, 58, 59), out
     assert "franco_mnist_dense" in out
 
 
@@ -263,3 +264,47 @@ def test_a_flatten_of_a_segment_input_is_free():
     b, ops = flatten_model([1, 3, 3, 30], relu_first=False)
     model = read_model_bytes(b.build())
     assert estimate(model, [Graph.build(model.main)], [ops]).parameter_bytes == 0
+
+
+def forest_stage(batch: int, rows: int = 2, reader: str = "cpu") -> tuple[ModelBuilder, list[int]]:
+    """RELU on [batch, 1] (on chip), then an FC with the constant [rows, 1] as input and the RELU's result as
+    weights (a GEMM forest's tf.matmul(const, x)), whose [rows, batch] result a `reader` op reads."""
+    b = ModelBuilder()
+    q = (0.1, 0)
+    b.tensor("x", [batch, 1], "int8", quant=q)
+    b.tensor("w", [batch, 1], "int8", quant=q)
+    b.op("RELU", ["x"], ["w"])
+    b.tensor("c", [rows, 1], "int8", quant=q, data=np.ones((rows, 1), np.int8))
+    b.tensor("z", [rows, batch], "int8", quant=q)
+    b.op("FULLY_CONNECTED", ["c", "w", -1], ["z"])
+    if reader == "output":
+        b.io(["x"], ["z"])
+        return b, [0, 1]
+    if reader == "transpose":
+        b.tensor("perm", [2], "int32", data=np.array([1, 0], np.int32))
+        b.tensor("t", [batch, rows], "int8", quant=q)
+        b.op("TRANSPOSE", ["z", "perm"], ["t"])
+        b.io(["x"], ["t"])
+        return b, [0, 1, 2]
+    b.tensor("f", [rows, batch], "float32")
+    b.op("DEQUANTIZE", ["z"], ["f"])  # not in the mapped ops: the CPU reads the result
+    b.io(["x"], ["f"])
+    return b, [0, 1]
+
+
+@pytest.mark.parametrize("batch, rows, reader, matrix", [
+    (300, 2, "cpu", 320 * (320 + 4)),     # the batch-300 forest's middle segment: 103,680 B of a 109,504 B cache
+    (300, 2, "output", 320 * (320 + 4)),  # a result the host reads
+    (40, 3, "cpu", 64 * (64 + 4)),        # one tile
+    (256, 2, "cpu", None),                # B a multiple of 16: free (the batch-256 forest)
+    (300, 1, "cpu", None),                # [1, B] is [B, 1] in memory: nothing to move
+    (1000, 2, "transpose", None),         # an on-chip TRANSPOSE reads it (the batch-1000 forest: 256 B cached)
+])
+def test_an_activation_weights_fc_result_leaving_the_chip_transposed_costs_a_matrix(batch, rows, reader, matrix):
+    b, ops = forest_stage(batch, rows, reader)
+    model = read_model_bytes(b.build())
+    g = Graph.build(model.main)
+    p = transposed_output_params(model.main, 1, frozenset(ops), g.consumers, frozenset(model.main.outputs))
+    assert (p.bytes if p else None) == matrix
+    constant = layer_params(model.main, 1).bytes  # the [rows, 1] constant laid out like weights
+    assert estimate(model, [g], [ops]).cached_bytes == constant + (matrix or 0)
