@@ -308,3 +308,15 @@ def test_an_activation_weights_fc_result_leaving_the_chip_transposed_costs_a_mat
     assert (p.bytes if p else None) == matrix
     constant = layer_params(model.main, 1).bytes  # the [rows, 1] constant laid out like weights
     assert estimate(model, [g], [ops]).cached_bytes == constant + (matrix or 0)
+
+
+def test_a_fully_connected_with_constant_weights_computes_its_result_untransposed():
+    b = fc_model(300, 8)  # op 0: [1, 8] x constant [300, 8]; op 1 below: the same weights for a batch of 2
+    b.tensor("x2", [2, 8], "int8", quant=(0.5, 0))
+    b.tensor("y2", [2, 300], "int8", quant=(0.5, 0))
+    b.op("FULLY_CONNECTED", ["x2", "w0", "b0"], ["y2"])
+    b.io(["x0", "x2"], ["x1", "y2"])
+    model = read_model_bytes(b.build())
+    g = Graph.build(model.main)
+    assert transposed_output_params(model.main, 1, frozenset({0, 1}), g.consumers, frozenset(model.main.outputs)) \
+        is None

@@ -298,8 +298,9 @@ def transposed_output_params(sg: Subgraph, op_index: int, on_chip: AbstractSet[i
     cached in all), and for B = 1. A row padded to 32 would fit the one case as well; the confidence is low.
     """
     op = sg.operators[op_index]
-    if not op.outputs or op.outputs[0] < 0:
-        return None
+    if op.opcode != "FULLY_CONNECTED" or len(op.inputs) < 2 or op.inputs[1] < 0 \
+            or sg.tensors[op.inputs[1]].data_size or not op.outputs or op.outputs[0] < 0:
+        return None  # only an activation as the weights operand computes the result transposed
     result = op.outputs[0]
     shape = sg.tensors[result].shape
     if len(shape) != 2 or shape[0] <= 1 or shape[1] <= 1 or shape[1] % LANES == 0:
@@ -384,7 +385,7 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
                 params = layer_params(sg, i)
             if params is not None:
                 layers.append(params)
-                if params.opcode == "FULLY_CONNECTED" and not sg.tensors[sg.operators[i].inputs[1]].data_size:
+                if params.opcode == "FULLY_CONNECTED":
                     moved = transposed_output_params(sg, i, on_chip, g.consumers, outputs)
                     if moved is not None:
                         layers.append(moved)
