@@ -90,6 +90,36 @@ def test_stream_takes_dicts_lazy_ops_and_laid_out_entries(models, binary) -> Non
     assert text == render(document(reports, cfg))
 
 
+def over_budget() -> bytes:
+    """Three FULLY_CONNECTED layers of 3 MiB of weights each: the third does not fit the on-chip budget."""
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder("three 3 MiB layers")
+    b.tensor("input", [1, 1792], "int8", quant=(0.05, 0))
+    x = "input"
+    for i in range(3):
+        b.tensor(f"fc{i}/weights", [1792, 1792], "int8", quant=(0.01, 0), data=1792 * 1792)
+        b.tensor(f"fc{i}/bias", [1792], "int32", quant=(0.0005, 0), data=4 * 1792)
+        b.tensor(f"fc{i}", [1, 1792], "int8", quant=(0.05, 0))
+        b.op("FULLY_CONNECTED", [x, f"fc{i}/weights", f"fc{i}/bias"], [f"fc{i}"])
+        x = f"fc{i}"
+    return b.io(["input"], [x]).build()
+
+
+def test_streamed_layers_are_built_as_they_are_written(models, capsysbinary) -> None:
+    Path("big.tflite").write_bytes(over_budget())
+    report = analyze_model(read_model("big.tflite"), Config())
+    entry = streamed_entry(report)
+    layers = entry["memory"]["streamed_layers"]
+    assert not isinstance(layers, list) and len(layers) == 1
+    assert list(layers) == list(layers) == [{"subgraph": 0, "op": 2, "opcode": "FULLY_CONNECTED",
+                                             "bytes": 1792 * (1792 + 8), "reason": "on-chip budget exhausted"}]
+    assert model_entry(report)["memory"]["streamed_layers"] == list(layers)
+    assert cli.main(["--isolated", "--format", "json", "big.tflite"]) == 0
+    assert capsysbinary.readouterr().out.decode() == whole_document(["big.tflite"])
+    assert worker_result(report, "summary")["memory"] == model_entry(report)["memory"]  # plain data for the pipe
+
+
 def test_worker_results(models) -> None:
     report = analyze_model(read_model("broken_chain.tflite"), Config())
     entry = model_entry(report)

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from math import prod
-from typing import AbstractSet, Any, Iterable, NamedTuple, Sequence
+from typing import AbstractSet, Any, Iterable, Iterator, NamedTuple, Sequence
 
 from tpulint.graph import Graph
 from tpulint.model import Model, Subgraph, Tensor
@@ -147,7 +147,9 @@ class MemoryEstimate:
             return self.cached_bytes
         return self.parameter_bytes - sum(x.bytes for x in self.streamed_layers if x.always_streamed)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, lazy: bool = False) -> dict[str, Any]:
+        """The wire form; `lazy`: "streamed_layers" as StreamedLayerRows, each dict built as it is read (for
+        the streamed outputs: a 100,000-op chain streams 85,000 layers), else a list."""
         name, size = self.largest_activation or (None, 0)
         return {
             "parameter_bytes": self.parameter_bytes,
@@ -158,11 +160,30 @@ class MemoryEstimate:
             "uncertainty_pct": self.uncertainty_pct,
             "method": self.method,
             "source": self.source,
-            "streamed_layers": [{"subgraph": x.subgraph, "op": x.op, "opcode": x.opcode, "bytes": x.bytes,
-                                 "reason": x.always_streamed or "on-chip budget exhausted"}
-                                for x in self.streamed_layers],
+            "streamed_layers": StreamedLayerRows(self.streamed_layers) if lazy
+            else list(map(streamed_layer_entry, self.streamed_layers)),
             "co_compile": self.co_compile.to_dict() if self.co_compile else None,
         }
+
+
+def streamed_layer_entry(x: LayerParams) -> dict[str, Any]:
+    return {"subgraph": x.subgraph, "op": x.op, "opcode": x.opcode, "bytes": x.bytes,
+            "reason": x.always_streamed or "on-chip budget exhausted"}
+
+
+class StreamedLayerRows:
+    """The wire dicts of streamed layers, built on each pass instead of held: iterate it, or take its len()."""
+
+    __slots__ = ("_layers",)
+
+    def __init__(self, layers: Sequence[LayerParams]) -> None:
+        self._layers = layers
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(streamed_layer_entry, self._layers)
 
 
 def tensor_bytes(t: Tensor) -> int:
@@ -442,5 +463,6 @@ def co_compile(entries: Sequence[tuple[str, MemoryEstimate]], budget: int | None
     return out
 
 
-__all__ = ["CoCompileShare", "LayerParams", "MemoryEstimate", "co_compile", "constant_operands", "estimate",
-           "from_package", "layer_params", "relayout_params", "transposed_output_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]
+__all__ = ["CoCompileShare", "LayerParams", "MemoryEstimate", "StreamedLayerRows", "co_compile", "constant_operands",
+           "estimate", "from_package", "layer_params", "relayout_params", "streamed_layer_entry",
+           "transposed_output_params", "ROW_LIMIT", "UNCERTAINTY_PCT"]

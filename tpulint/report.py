@@ -101,14 +101,28 @@ def finding_entry(f: Finding) -> dict[str, Any]:
 
 
 def model_entry(r: ModelReport) -> dict[str, Any]:
-    return _entry(r, list(_op_entries(r, shared=True)))
+    return _entry(r, list(_op_entries(r, shared=True)), lazy=False)
 
 
 def streamed_entry(r: ModelReport) -> dict[str, Any]:
-    """model_entry(r) with "ops" as OpRows, which builds each op's dict when it is consumed, on every pass (for
-    the streamed outputs: a 30,000-op model never has all its op dicts in memory at once). Not a plain
-    document entry: JSON-encode it with tpulint.render.json.Stream."""
-    return _entry(r, OpRows(r))
+    """model_entry(r) with "ops" as OpRows, which builds each op's dict when it is consumed, on every pass, and
+    the memory's "streamed_layers" as tpulint.memory.StreamedLayerRows (for the streamed outputs: a 30,000-op
+    model never has all its op dicts in memory at once). Not a plain document entry: JSON-encode it with
+    tpulint.render.json.Stream."""
+    return _entry(r, OpRows(r), lazy=True)
+
+
+def plain_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A streamed entry as the plain data of a document entry (its op and streamed-layer rows built as lists);
+    a plain entry unchanged."""
+    memory = entry.get("memory")
+    lazy_layers = memory is not None and not isinstance(memory["streamed_layers"], list)
+    if isinstance(entry["ops"], list) and not lazy_layers:
+        return entry
+    out = dict(entry, ops=list(entry["ops"]))
+    if memory is not None and lazy_layers:
+        out["memory"] = dict(memory, streamed_layers=list(memory["streamed_layers"]))
+    return out
 
 
 class OpRows:
@@ -187,7 +201,7 @@ def _op_entries(r: ModelReport, shared: bool,
             }
 
 
-def _entry(r: ModelReport, ops: "list[dict[str, Any]] | OpRows") -> dict[str, Any]:
+def _entry(r: ModelReport, ops: "list[dict[str, Any]] | OpRows", lazy: bool) -> dict[str, Any]:
     segments = []
     blockers = []
     for part, graph in zip(r.partitions, r.graphs):
@@ -219,7 +233,7 @@ def _entry(r: ModelReport, ops: "list[dict[str, Any]] | OpRows") -> dict[str, An
         "advice": [_suggestion(s) for s in r.advice.suggestions],
         "findings": [finding_entry(f) for f in r.findings],
         "compiled_info": _compiled_info(r),
-        "memory": r.memory.to_dict() if r.memory is not None else None,
+        "memory": r.memory.to_dict(lazy) if r.memory is not None else None,
     }
 
 

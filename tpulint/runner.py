@@ -59,12 +59,12 @@ def worker_result(report: Any, send: str) -> Any:
     """What a worker sends back for one ModelReport: its JSON entry ("entry"); the entry without its op list
     ("summary", for outputs that never read the ops); or (entry laid out as JSON text, entry without ops)
     ("json": the parent only writes the text, which reaches it as UTF-8 bytes)."""
-    from tpulint.report import model_entry, streamed_entry
+    from tpulint.report import model_entry, plain_entry, streamed_entry
 
     if send == "summary":
         entry = streamed_entry(report)
         entry["ops"] = []  # never built
-        return entry
+        return plain_entry(entry)  # plain data for the pipe
     entry = model_entry(report)
     if send == "entry":
         return entry

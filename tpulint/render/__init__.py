@@ -146,9 +146,9 @@ class _Whole(Writer):
         self.render_doc = render_doc
 
     def model(self, m: dict[str, Any]) -> None:
-        if not isinstance(m["ops"], list):
-            m = dict(m, ops=list(m["ops"]))
-        self.models.append(m)
+        from tpulint.report import plain_entry
+
+        self.models.append(plain_entry(m))
 
     def close(self, rules: dict[str, Any]) -> None:
         self.out.write(self.render_doc({**self.head, "models": self.models, "rules": rules}, self.options))

@@ -77,13 +77,18 @@ def entry_text(entry: dict[str, Any]) -> str:
     return _layout(entry, _MODEL_LEVEL)
 
 
+def _lazy(value: Any) -> bool:
+    """Rows built as they are iterated (tpulint.memory.StreamedLayerRows): a list to the document, not to the encoder."""
+    return hasattr(value, "__len__") and hasattr(value, "__iter__") and not isinstance(value, (list, tuple, dict, str))
+
+
 class Stream:
     """`render(doc)` written piece by piece, so a report never has to be held whole: the document's head,
     then each model entry as it is ready, then the rules. The bytes are exactly those of `render`.
 
     An entry is a dict, or the text `entry_text` made of one (in a worker process). A dict's values may be
     iterators of dicts, or tpulint.report.OpRows (streamed_entry's "ops"): each item is laid out and written as it
-    comes.
+    comes; so is each streamed layer of its "memory" (tpulint.memory.StreamedLayerRows).
     """
 
     def __init__(self, head: dict[str, Any], write: Callable[[Any], object], binary: bool = False,
@@ -128,6 +133,8 @@ class Stream:
             self._write((",\n" if n else "") + f"{pad}{_compact(key)}: ")
             if isinstance(value, Iterator) or hasattr(value, "at"):  # an iterator, or tpulint.report.OpRows
                 self._items(iter(value), level + 1)
+            elif isinstance(value, dict) and any(map(_lazy, value.values())):  # "memory" and its streamed layers
+                self._one_line(value)
             else:
                 self._write(_layout(value, level + 1))
         self._write("\n" + "  " * level + "}")
@@ -152,10 +159,14 @@ class Stream:
         if level < 3 or not isinstance(item, dict) or sum(len(v) for v in item.values() if isinstance(v, list)) < 64:
             self._write(_layout(item, level))
             return
+        self._one_line(item)
+
+    def _one_line(self, item: dict[str, Any]) -> None:
+        """_compact(item) written value by value, its lists (or lazy rows) element by element."""
         self._write("{")
         for n, (key, value) in enumerate(item.items()):
             self._write((", " if n else "") + _compact(key) + ": ")
-            if isinstance(value, list):  # _compact(list) is "[" + ", ".join(_compact(x)) + "]"
+            if isinstance(value, list) or _lazy(value):  # _compact(list) is "[" + ", ".join(_compact(x)) + "]"
                 self._write("[")
                 for k, x in enumerate(value):
                     self._write((", " if k else "") + _compact(x))
