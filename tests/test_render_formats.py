@@ -204,3 +204,18 @@ def test_markdown_renders_compiled_info_and_memory(doc) -> None:
     text = render(doc, RenderOptions(format="markdown"))
     assert ("### On-chip memory\n\n| | |\n| --- | --- |\n| Cached on chip | 2.00KiB |\n"
             "| Largest activation | a\\|b \\(10.00B\\) |\n| Method | - |\n") in text
+
+
+def test_sink_sends_a_long_line_in_pieces_unless_it_escapes_lines() -> None:
+    """Only the workflow-command escape needs whole lines; without it a line of megabytes (an HTML panel with
+    a row per streamed layer) is not gathered whole before it is sent."""
+    from tpulint.render import Sink
+
+    for escapes, pieces in ((None, ["a" * 40, "a" * 40, "a" * 20 + "\n"]), ({":": "&#58;"}, ["a" * 100 + "\n"])):
+        sent: list[str] = []
+        sink = Sink(sent.append, escapes, flush_at=40)
+        for _ in range(10):
+            sink.write("a" * 10)
+        sink.write("\n")
+        sink.flush()
+        assert sent == pieces

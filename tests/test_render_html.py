@@ -255,8 +255,9 @@ def test_compiled_info_and_memory_panels_render_generically(doc) -> None:
                    "method": "sum of mapped weights"}
     m["compiled_info"] = {"compiler_version": "16.0.384591198", "executables": [{"type": "EXECUTION_ONLY"}]}
     page = render(doc, RenderOptions(format="html"))
-    assert ("<h3>On-chip memory</h3>\n  <div class=\"scroll\"><table class=\"kv\">\n<tr><th>Cached on chip</th><td>6.89MiB</td></tr>"
-            "<tr><th>Streamed per inference</th><td>0.00B</td></tr><tr><th>Largest activation</th>"
-            "<td>&lt;script&gt;alert(1)&lt;/script&gt; (1.00KiB)</td></tr><tr><th>Method</th><td>sum of mapped weights"
-            "</td></tr>" in page)
+    assert ("<h3>On-chip memory</h3>\n  <div class=\"scroll\"><table class=\"kv\">\n"
+            "    <tr><th>Cached on chip</th><td>6.89MiB</td></tr>\n"
+            "    <tr><th>Streamed per inference</th><td>0.00B</td></tr>\n    <tr><th>Largest activation</th>"
+            "<td>&lt;script&gt;alert(1)&lt;/script&gt; (1.00KiB)</td></tr>\n    <tr><th>Method</th><td>sum of mapped weights"
+            "</td></tr>\n  </table></div>" in page)
     assert "<tr><th>Executables 1</th><td>type=EXECUTION_ONLY</td></tr>" in page

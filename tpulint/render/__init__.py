@@ -62,8 +62,9 @@ _RULES_PER_MODEL = frozenset({"html", "markdown"})
 
 
 class Sink:
-    """Text written in pieces of about `flush_at` characters, each ending at a line end, so that the escape of
-    workflow commands at the start of a line (which looks at whole lines) sees exactly what it sees in one text."""
+    """Text written in pieces of about `flush_at` characters; with `escapes`, each ending at a line end, so that
+    the escape of workflow commands at the start of a line (which looks at whole lines) sees exactly what it
+    sees in one text."""
 
     __slots__ = ("_out", "_escapes", "_parts", "_size", "_flush_at", "_limit")
 
@@ -88,11 +89,12 @@ class Sink:
             return
         text = "".join(self._parts)
         self._parts.clear()
-        if not final:
+        if not final and self._escapes is not None:  # only the escape needs whole lines: without it a long
+            # line is sent in pieces rather than gathered whole
             end = text.rfind("\n") + 1
-            if end == 0:  # no line end yet (a long line): keep gathering, and look again a while later
+            if end == 0:  # no line end yet (a long line): keep gathering, and look again once it has doubled
                 self._parts.append(text)
-                self._limit = self._size + self._flush_at
+                self._limit = self._size + max(self._flush_at, self._size)
                 return
             text, rest = text[:end], text[end:]
             if rest:

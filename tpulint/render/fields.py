@@ -212,14 +212,28 @@ def _short(v: Any) -> str:
     return str(v)
 
 
-def panels(m: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """(title, rows) of the optional panels a model entry carries, in display order."""
+def panels(m: dict[str, Any]) -> list[tuple[str, "PanelRows"]]:
+    """(title, rows) of the optional panels a model entry carries, in display order; the rows are made as
+    they are read (a 100,000-op chain's memory panel lists 85,000 streamed layers)."""
     out = []
     for key, title in PANELS:
         data = m.get(key)
         if data:
-            out.append((title, list(memory_rows(data) if key == "memory" else compiled_rows(data))))
+            out.append((title, PanelRows(memory_rows if key == "memory" else compiled_rows, data)))
     return out
+
+
+class PanelRows:
+    """The (label, text) rows of one panel, made from its data on each pass."""
+
+    __slots__ = ("_make", "_data")
+
+    def __init__(self, make: Callable[[dict[str, Any]], Iterator[tuple[str, str]]], data: dict[str, Any]) -> None:
+        self._make = make
+        self._data = data
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self._make(self._data)
 
 
 # Package generation (its min_runtime_version) -> the compilers seen writing it in the real-compiler corpus.

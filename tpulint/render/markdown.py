@@ -168,10 +168,11 @@ def _model(m: dict[str, Any], rules: dict[str, Any]) -> Iterator[str]:
         yield from ("", "</details>")
     if compared:
         out += _actual(m)
-    for title, rows in panels(m):
-        out += ["", f"### {title}", "", "| | |", "| --- | --- |"]
-        out += [f"| {md(name)} | {md(text)} |" for name, text in rows]
     yield from out
+    for title, rows in panels(m):
+        yield from ("", f"### {title}", "", "| | |", "| --- | --- |")
+        for name, text in rows:
+            yield f"| {md(name)} | {md(text)} |"
 
 
 def _actual(m: dict[str, Any]) -> list[str]:
