@@ -75,3 +75,43 @@ def test_large_files_without_pread_are_read_through_the_mapping(tmp_path, monkey
     monkeypatch.delattr(os, "pread")
     model = read_model(path)
     assert [t.data_size for t in model.main.tensors] == [0, 20 * 1024 * 1024, 0]
+
+
+def test_tensor_indices_are_one_int_object_each() -> None:
+    """Tensor.index and every op input and output naming that tensor are the same int object (above the
+    interpreter's small-int cache, the same value would otherwise be stored once per mention)."""
+    from tpulint.model import read_model_bytes
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    for i in range(300):  # indices past 256, which Python does not cache
+        b.tensor(f"pad{i}", [1], "int8")
+    b.tensor("x", [1, 4], "int8")
+    b.tensor("y", [1, 4], "int8")
+    b.tensor("z", [1, 4], "int8")
+    b.op("RELU", ["x"], ["y"])
+    b.op("ADD", ["y", "x"], ["z"])
+    b.op("FULLY_CONNECTED", ["z", "y", None], ["pad299"])
+    sg = read_model_bytes(b.io(["x"], ["pad299"]).build()).main
+    tensors = {t.name: t for t in sg.tensors}
+    relu, add, fc = sg.operators
+    assert relu.inputs[0] is add.inputs[1] is tensors["x"].index == 300
+    assert relu.outputs[0] is add.inputs[0] is fc.inputs[1] is tensors["y"].index
+    assert fc.inputs[2] == -1 and fc.outputs[0] is tensors["pad299"].index
+
+
+def test_graph_shares_the_one_op_tuples() -> None:
+    """consumers, preds and succs hold one (i,) per op, whichever of them names op i alone."""
+    from tpulint.graph import Graph
+    from tpulint.model import read_model_bytes
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    for name in "abcd":
+        b.tensor(name, [1, 4], "int8")
+    b.op("RELU", ["a"], ["b"])
+    b.op("RELU", ["b"], ["c"])
+    b.op("ADD", ["c", "b"], ["d"])
+    g = Graph.build(read_model_bytes(b.io(["a"], ["d"]).build()).main)
+    assert g.consumers == ((0,), (1, 2), (2,), ()) and g.preds == ((), (0,), (0, 1)) and g.succs == ((1, 2), (2,), ())
+    assert g.consumers[0] is g.preds[1] and g.consumers[2] is g.succs[1]

@@ -60,6 +60,9 @@ class Graph:
         graph_inputs = frozenset(sg.inputs)
         tensors = sg.tensors
         unwritten = []
+        # (i,) for each op i, shared by every one-op entry of consumers, preds and succs (most of them: a
+        # 100,000-op chain otherwise holds 400,000 one-element tuples, 15 MB more)
+        alone = [(op.index,) for op in operators]
         for op in operators:
             i = op.index
             p = set()
@@ -79,14 +82,14 @@ class Graph:
                 else:
                     p.add(src)
             if p:
-                ordered = tuple(sorted(p)) if len(p) > 1 else tuple(p)
+                ordered = tuple(sorted(p)) if len(p) > 1 else alone[p.pop()]
                 preds.append(ordered)
                 for src in ordered:
                     succs[src].append(i)  # ops are visited in increasing order: each list stays sorted, unique
             else:
                 preds.append(())
-        return cls(sg, tuple(producer), tuple(map(tuple, consumers)), tuple(preds),
-                   tuple(map(tuple, succs)), tuple(unwritten))
+        return cls(sg, tuple(producer), _frozen(consumers, alone), tuple(preds), _frozen(succs, alone),
+                   tuple(unwritten))
 
     def ancestors(self, op: int) -> set[int]:
         seen: set[int] = set()
@@ -131,6 +134,11 @@ class Graph:
                 for dst in self.consumers[t]:
                     g.add_edge(src, dst, tensor=t)
         return g
+
+
+def _frozen(lists: list[list[int]], alone: list[tuple[int]]) -> tuple[tuple[int, ...], ...]:
+    """Each list as a tuple; one of a single op i is alone[i]."""
+    return tuple([alone[x[0]] if len(x) == 1 else tuple(x) for x in lists])
 
 
 def _build_from_columns(cls: type[Graph], sg: Subgraph) -> Graph | None:

@@ -112,13 +112,18 @@ class ObjectDecoder:
     def _subgraph(self, index: int, pos: int, opcodes: list, buffers: list[int]) -> Subgraph:
         r = self.r
         (tensors_r, inputs_r, outputs_r, operators_r, name_r), fo = r.decode(pos, SUBGRAPH)
-        tensors = self._tensors(r.table_positions(pos + fo[0] + tensors_r) if tensors_r else [], buffers)
+        tensor_positions = r.table_positions(pos + fo[0] + tensors_r) if tensors_r else []
+        # One int object per tensor index, shared by the Tensor and every op input and output naming it (a
+        # 100,000-op model otherwise holds each index three times over: 12 MB).
+        ids = list(range(len(tensor_positions)))
+        ids.append(-1)  # ids[-1]: an omitted optional input stays -1
+        tensors = self._tensors(tensor_positions, buffers, ids)
         n = len(tensors)
         where = f"subgraph {index}"
         inputs = self._indices(r.vector(pos + fo[1] + inputs_r, "i") if inputs_r else (), n, f"{where} input")
         outputs = self._indices(r.vector(pos + fo[2] + outputs_r, "i") if outputs_r else (), n, f"{where} output")
         operators = self._operators(r.table_positions(pos + fo[3] + operators_r) if operators_r else [],
-                                    opcodes, n, where)
+                                    opcodes, n, where, ids)
         name = r.text(pos + fo[4] + name_r) if name_r else ""
         return Subgraph(index, name, tensors, operators, inputs, outputs)
 
@@ -132,7 +137,7 @@ class ObjectDecoder:
                         f"corrupt model: {what} refers to tensor {v}, but there are only {limit} tensors")
         return values
 
-    def _tensors(self, positions: list[int], buffers: list[int]) -> tuple[Tensor, ...]:
+    def _tensors(self, positions: list[int], buffers: list[int], ids: list[int]) -> tuple[Tensor, ...]:
         # The hottest loop of the reader. Vectors and strings are decoded inline with the same checks as
         # Reader.vector/Reader.text: the count word inside the buffer, the elements inside the buffer, and
         # the total decoded length within the budget (checked once at the end: it only bounds the work).
@@ -151,7 +156,7 @@ class ObjectDecoder:
         out: list[Any] = []
         append = out.append
         last = size - 4
-        for index, pos in enumerate(positions):
+        for index, pos in zip(ids, positions):
             vt = pos - _I32(data, pos)[0]  # table_positions checked pos + 4 <= size
             unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, TENSOR)
             if pos + table_size > size:
@@ -225,7 +230,9 @@ class ObjectDecoder:
             raise r.fail("vectors overlap: decoding them would read more than the whole file")
         return tuple(out)
 
-    def _operators(self, positions: list[int], opcodes: list, n_tensors: int, where: str) -> tuple[Operator, ...]:
+    def _operators(self, positions: list[int], opcodes: list, n_tensors: int, where: str,
+                   ids: list[int]) -> tuple[Operator, ...]:
+        """The operators; their input and output indices are the int objects of `ids` (ids[i] == i, ids[-1] == -1)."""
         r = self.r
         data, size = r.data, r.size
         plans = r.plans(OPERATOR)
@@ -235,6 +242,7 @@ class ObjectDecoder:
         decoded = 0
         last = size - 4
         shared_options: dict = {}
+        tensor_id = ids.__getitem__
         out: list[Any] = []
         append = out.append
         for index, pos in enumerate(positions):
@@ -248,7 +256,8 @@ class ObjectDecoder:
                 raise ModelError(f"corrupt model: {where} op {index} uses operator code {code_index}, "
                                  f"but there are only {n_opcodes}")
             name, custom, version = opcodes[code_index]
-            inputs = outputs = ()
+            inputs: tuple[int, ...] = ()
+            outputs: tuple[int, ...] = ()
             if inputs_r:
                 at = pos + fo[1] + inputs_r
                 if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
@@ -257,6 +266,7 @@ class ObjectDecoder:
                 inputs = (ints.get(n) or _vector("i", n))(data, at + 4)
                 if inputs and (max(inputs) >= n_tensors or min(inputs) < -1):
                     self._indices(inputs, n_tensors, f"{where} op {index} input", optional=True)
+                inputs = tuple(map(tensor_id, inputs))
             if outputs_r:
                 at = pos + fo[2] + outputs_r
                 if at > last or (n := _U32(data, at)[0]) > (last - at) >> 2:
@@ -265,6 +275,7 @@ class ObjectDecoder:
                 outputs = (ints.get(n) or _vector("i", n))(data, at + 4)
                 if outputs and (max(outputs) >= n_tensors or min(outputs) < 0):
                     self._indices(outputs, n_tensors, f"{where} op {index} output")
+                outputs = tuple(map(tensor_id, outputs))
             intermediates: tuple[int, ...] = ()
             if intermediates_r:
                 intermediates = self._indices(r.vector(pos + fo[6] + intermediates_r, "i"), n_tensors,
