@@ -14,7 +14,7 @@ from tpulint.analysis import analyze_model
 from tpulint.config import Config
 from tpulint.model import Operator, Quantization, Tensor, _new_operator, _new_tensor, fast_constructor, read_model
 from tpulint.render.json import Stream, entry_text, render
-from tpulint.report import ModelFailure, document, header, model_entry, rules_of, streamed_entry
+from tpulint.report import ModelFailure, document, header, model_entry, plain_entry, rules_of, streamed_entry
 from tpulint.parallel import batches
 from tpulint.runner import worker_result
 
@@ -118,6 +118,8 @@ def test_streamed_layers_are_built_as_they_are_written(models, capsysbinary) -> 
     assert cli.main(["--isolated", "--format", "json", "big.tflite"]) == 0
     assert capsysbinary.readouterr().out.decode() == whole_document(["big.tflite"])
     assert worker_result(report, "summary")["memory"] == model_entry(report)["memory"]  # plain data for the pipe
+    plain = {"ops": [], "memory": {"cached_bytes": 1}}  # an entry made elsewhere, without streamed layers
+    assert plain_entry(plain) is plain and plain_entry({"ops": [], "memory": None})["memory"] is None
 
 
 def test_worker_results(models) -> None:

@@ -116,12 +116,13 @@ def plain_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """A streamed entry as the plain data of a document entry (its op and streamed-layer rows built as lists);
     a plain entry unchanged."""
     memory = entry.get("memory")
-    lazy_layers = memory is not None and not isinstance(memory["streamed_layers"], list)
+    layers = memory.get("streamed_layers") if memory else None
+    lazy_layers = layers is not None and not isinstance(layers, list)
     if isinstance(entry["ops"], list) and not lazy_layers:
         return entry
     out = dict(entry, ops=list(entry["ops"]))
-    if memory is not None and lazy_layers:
-        out["memory"] = dict(memory, streamed_layers=list(memory["streamed_layers"]))
+    if memory and layers is not None and lazy_layers:
+        out["memory"] = dict(memory, streamed_layers=list(layers))
     return out
 
 
