@@ -229,3 +229,16 @@ def test_cut_off_counts_hold_one_set_at_a_time_on_a_long_cut_chain():
         tracemalloc.stop()
     assert counts[:2] == [10_000, 9_999] and counts[-1] == 0
     assert peak < 2_500_000  # ~170 bytes per op of lists and dicts, one 1,250-byte set and its temporaries
+
+
+def test_graded_finding_is_the_dataclass_replace() -> None:
+    from dataclasses import replace
+
+    from tpulint.cost import _graded
+    from tpulint.findings import Confidence, Effect, Finding, Location
+
+    f = Finding("TPU100", "unsupported-op", Severity.INFO, Confidence.OBSERVED, Effect.CPU, "msg",
+                Location(0, 3, "FLOOR", 7, "t"), "status", "fix", "m.tflite", (5, 4, 2))
+    g = _graded(f, Severity.ERROR, "msg; cost")
+    assert type(g) is Finding and g == replace(f, severity=Severity.ERROR, message="msg; cost")
+    assert (g.fix, g.threshold, g.path) == ("fix", (5, 4, 2), "m.tflite")

@@ -8,6 +8,7 @@ from typing import Sequence
 from tpulint.config import Config
 from tpulint.findings import MODEL_REJECTED, MORE_THAN_ONE_SUBGRAPH, Effect, Finding, Severity
 from tpulint.graph import Graph
+from tpulint.model_types import fast_constructor
 from tpulint.partition import CPU, Partition, Placement
 
 SEVERITY_LEVELS = {str(s): s for s in Severity}
@@ -57,6 +58,16 @@ def cut_off_counts(graph: Graph, part: Partition) -> list[int]:
     return counts
 
 
+_new_finding = fast_constructor(Finding)
+
+
+def _graded(f: Finding, severity: Severity, message: str) -> Finding:
+    """replace(f, severity=severity, message=message), without dataclasses.replace's per-call field walk (a
+    model with hundreds of CPU ops grades hundreds of findings)."""
+    return _new_finding(f.code, f.name, severity, f.confidence, f.effect, message, f.location, f.status, f.fix,
+                        f.path, f.threshold)  # type: ignore[no-any-return]
+
+
 def grade(findings: Sequence[Finding], partitions: Sequence[Partition], graphs: Sequence[Graph],
           config: Config) -> list[Finding]:
     """Findings with the severity their cost deserves, then the configured per-rule overrides.
@@ -72,8 +83,8 @@ def grade(findings: Sequence[Finding], partitions: Sequence[Partition], graphs: 
     for f in findings:
         loc = f.location
         if f.effect is Effect.MODEL:
-            f = replace(f, severity=Severity.ERROR, message=f"{f.message}; compiler {config.compiler} rejects the "
-                        "whole model, so no op maps (--compiler predicts another version)")
+            f = _graded(f, Severity.ERROR, f"{f.message}; compiler {config.compiler} rejects the whole model, so no "
+                        "op maps (--compiler predicts another version)")
         elif f.effect is Effect.CPU and loc.operator is not None and loc.subgraph in counts \
                 and loc.operator < len(counts[loc.subgraph]):
             n = counts[loc.subgraph][loc.operator]
@@ -83,7 +94,7 @@ def grade(findings: Sequence[Finding], partitions: Sequence[Partition], graphs: 
                 cost = f"its CPU fallback cuts {n} op{'s' if n != 1 else ''} off the Edge TPU segment"
             else:
                 cost = "it costs one more CPU pass per inference but cuts no op off the Edge TPU segment"
-            f = replace(f, severity=Severity.ERROR if n else Severity.WARNING, message=f"{f.message}; {cost}")
+            f = _graded(f, Severity.ERROR if n else Severity.WARNING, f"{f.message}; {cost}")
         out.append(f)
     return apply_overrides(out, config)
 
