@@ -6,9 +6,8 @@ from dataclasses import replace
 from typing import Sequence
 
 from tpulint.config import Config
-from tpulint.findings import MODEL_REJECTED, MORE_THAN_ONE_SUBGRAPH, Effect, Finding, Severity
+from tpulint.findings import MODEL_REJECTED, MORE_THAN_ONE_SUBGRAPH, Effect, Finding, Severity, new_finding
 from tpulint.graph import Graph
-from tpulint.model_types import fast_constructor
 from tpulint.partition import CPU, Partition, Placement
 
 SEVERITY_LEVELS = {str(s): s for s in Severity}
@@ -58,14 +57,11 @@ def cut_off_counts(graph: Graph, part: Partition) -> list[int]:
     return counts
 
 
-_new_finding = fast_constructor(Finding)
-
-
 def _graded(f: Finding, severity: Severity, message: str) -> Finding:
     """replace(f, severity=severity, message=message), without dataclasses.replace's per-call field walk (a
     model with hundreds of CPU ops grades hundreds of findings)."""
-    return _new_finding(f.code, f.name, severity, f.confidence, f.effect, message, f.location, f.status, f.fix,
-                        f.path, f.threshold)  # type: ignore[no-any-return]
+    return new_finding(f.code, f.name, severity, f.confidence, f.effect, message, f.location, f.status, f.fix,
+                       f.path, f.threshold)
 
 
 def grade(findings: Sequence[Finding], partitions: Sequence[Partition], graphs: Sequence[Graph],

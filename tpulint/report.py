@@ -115,14 +115,11 @@ def streamed_entry(r: ModelReport) -> dict[str, Any]:
 def plain_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """A streamed entry as the plain data of a document entry (its op and streamed-layer rows built as lists);
     a plain entry unchanged."""
-    memory = entry.get("memory")
-    layers = memory.get("streamed_layers") if memory else None
-    lazy_layers = layers is not None and not isinstance(layers, list)
-    if isinstance(entry["ops"], list) and not lazy_layers:
-        return entry
-    out = dict(entry, ops=list(entry["ops"]))
-    if memory and layers is not None and lazy_layers:
-        out["memory"] = dict(memory, streamed_layers=list(layers))
+    out = entry if isinstance(entry["ops"], list) else dict(entry, ops=list(entry["ops"]))
+    memory = entry.get("memory") or {}
+    layers = memory.get("streamed_layers")
+    if layers is not None and not isinstance(layers, list):
+        out = dict(out, memory=dict(memory, streamed_layers=list(layers)))
     return out
 
 

@@ -18,17 +18,13 @@ from tpulint.checks import (  # noqa: F401  (importing registers every rule, in 
 )
 from tpulint.checks._base import Context, Hit, ModelContext
 from tpulint.config import Config
-from tpulint.findings import Finding, Location
+from tpulint.findings import Finding, Location, new_finding, new_location
 from tpulint.graph import Graph
-from tpulint.model import Model, Operator, Subgraph, fast_constructor
+from tpulint.model import Model, Operator, Subgraph
 from tpulint.profile import load_profile
 from tpulint.registry import Rule, all_rules
 
 _OpChecks = list[tuple[Rule, Callable[..., "list[Hit] | None"], int]]
-# Positional constructors that skip the frozen dataclasses' per-field object.__setattr__ (a model with
-# hundreds of CPU ops makes a finding and a location for each).
-_new_finding = fast_constructor(Finding)
-_new_location = fast_constructor(Location)
 
 
 def _rules() -> tuple[list[Rule], list[Rule]]:
@@ -39,15 +35,15 @@ def _rules() -> tuple[list[Rule], list[Rule]]:
 def _finding(rule: Rule, hit: Hit, sg: Subgraph | None, op: Operator | None, path: str) -> Finding:
     if op is not None and sg is not None:
         out = op.outputs[0] if op.outputs else None
-        loc = _new_location(sg.index, op.index, op.name, out, sg.tensors[out].name if out is not None else None)
+        loc = new_location(sg.index, op.index, op.name, out, sg.tensors[out].name if out is not None else None)
     elif sg is not None:
         t = hit.tensor
-        loc = _new_location(sg.index, None, None, t, sg.tensors[t].name if t is not None else None)
+        loc = new_location(sg.index, None, None, t, sg.tensors[t].name if t is not None else None)
     else:
         loc = Location()
-    return _new_finding(rule.code, rule.name, hit.severity or rule.severity,  # type: ignore[no-any-return]
-                        hit.confidence or rule.confidence, hit.effect or rule.effect, hit.message, loc,
-                        hit.status or rule.status, hit.fix, path, hit.threshold)
+    return new_finding(rule.code, rule.name, hit.severity or rule.severity, hit.confidence or rule.confidence,
+                       hit.effect or rule.effect, hit.message, loc, hit.status or rule.status, hit.fix, path,
+                       hit.threshold)
 
 
 def _dispatch(ctx: Context, opcode: str, op_rules: list[Rule]) -> _OpChecks:
