@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from tpulint.findings import MAPPED, MORE_THAN_ONE_SUBGRAPH, NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, Confidence, Effect
 from tpulint.findings import Finding, Location, Severity
 from tpulint.graph import Graph
-from tpulint.model import read_model_bytes
-from tpulint.partition import CPU, TPU, PartitionOptions, partition
+from tpulint.model import read_model, read_model_bytes
+from tpulint.partition import CPU, TPU, Outcome, PartitionOptions, partition
+from tpulint.partition import _segment_boundaries, _segments, _tensor_edges, _transfers
 from tpulint.testing import ModelBuilder
+
+from conftest import corpus_cases
 
 Q = (0.1, 0)
 
@@ -137,3 +144,36 @@ def test_blockers_ranked_by_ops_regained():
         prev = f"u{i}"
     p = partition(graph_of(b), [cpu(1), cpu(4)])
     assert [(x.op, x.regained) for x in p.blockers] == [(4, 4), (1, 2)]
+
+
+@pytest.mark.parametrize("case", corpus_cases(with_source=False))
+def test_what_if_transfer_count_is_the_segments_boundaries(case):
+    """The what-ifs count boundary tensors without building the segments: the count must be the segments'
+    on real graphs (shared tensors, several readers, subgraph outputs) for random placements, -a or not."""
+    rng = random.Random(case.name)
+    for path in sorted(case.glob("*.tflite")):
+        for graph in (Graph.build(sg) for sg in read_model(path).subgraphs):
+            edges = _tensor_edges(graph)
+            n = len(graph.subgraph.operators)
+            for multiple in (False, True):
+                for _ in range(5):
+                    on_tpu = [rng.random() < 0.7 for _ in range(n)]
+                    segment_of = _segments(graph, on_tpu, multiple)
+                    segments = _segment_boundaries(graph, segment_of)
+                    assert _transfers(edges, segment_of) == Outcome.of(0, segments).transfers
+
+
+def test_what_if_counts_a_tensor_entering_two_segments_twice():
+    b = chain(1)  # op 0 on the CPU; t0 read by two ops in two segments
+    b.tensor("a", [1, 4, 4, 4], "int8", quant=Q)
+    b.op("RELU", ["t0"], ["a"])  # op 1
+    b.tensor("c", [1, 4, 4, 4], "int8", quant=Q)
+    b.op("RELU", ["a"], ["c"])  # op 2, CPU
+    b.tensor("d", [1, 4, 4, 4], "int8", quant=Q)
+    b.op("ADD", ["c", "t0"], ["d"])  # op 3: second segment with -a, reads t0 again
+    graph = graph_of(b)
+    segment_of = _segments(graph, [False, True, False, True], True)
+    assert segment_of == [None, 0, None, 1]
+    segments = _segment_boundaries(graph, segment_of)
+    assert [(s.inputs, s.outputs) for s in segments] == [((1,), (2,)), ((3, 1), (4,))]
+    assert _transfers(_tensor_edges(graph), segment_of) == 5

@@ -159,13 +159,58 @@ class WhatIf:
     def __init__(self, graph: Graph, findings: Sequence[Finding]) -> None:
         self.graph = graph
         self.verdicts = own_verdicts(len(graph.subgraph.operators), findings, graph.subgraph.index)
+        self.edges = _tensor_edges(graph)
 
     def outcome(self, options: PartitionOptions, freed: Iterable[int] = ()) -> Outcome:
         """The partition's counts if the ops in `freed` had no reason of their own to stay on the CPU."""
         own = _mappable(self.graph, self.verdicts, options, freed)
         on_tpu = _propagate(self.graph, own, options.multiple_subgraphs)[0]
-        return Outcome.of(sum(on_tpu), _segment_boundaries(self.graph, _segments(self.graph, on_tpu,
-                                                                                 options.multiple_subgraphs)))
+        segment_of = _segments(self.graph, on_tpu, options.multiple_subgraphs)
+        used = set(segment_of)
+        used.discard(None)
+        return Outcome(sum(on_tpu), len(used), _transfers(self.edges, segment_of))
+
+
+# The tensors that can cross a segment boundary, each as (its producer or -1, the ops reading it, whether it is
+# a subgraph output, whether it is constant). A constant no op writes never crosses one.
+_Edges = list[tuple[int, tuple[int, ...], bool, bool]]
+
+
+def _tensor_edges(graph: Graph) -> _Edges:
+    outputs = frozenset(graph.subgraph.outputs)
+    tensors = graph.subgraph.tensors
+    edges: _Edges = []
+    for t, (src, readers) in enumerate(zip(graph.producer, graph.consumers)):
+        constant = bool(tensors[t].data_size)
+        if src >= 0 or (readers and not constant):
+            edges.append((src, readers, t in outputs, constant))
+    return edges
+
+
+def _transfers(edges: _Edges, segment_of: list[int | None]) -> int:
+    """The boundary tensors of all segments, counted as _segment_boundaries lists them (a tensor entering
+    several segments counts once for each) without building them: one pass over the tensors instead of the
+    ops, for the what-ifs, which need only the count."""
+    n = 0
+    for src, readers, is_output, constant in edges:
+        home = segment_of[src] if src >= 0 else None
+        if len(readers) == 1:
+            s = segment_of[readers[0]]
+            if home is not None and (is_output or s != home):
+                n += 1  # leaves its segment
+            if s is not None and s != home and not constant:
+                n += 1  # enters its reader's segment
+        elif readers:
+            entered = {segment_of[c] for c in readers}
+            if home is not None and (is_output or len(entered) > 1 or home not in entered):
+                n += 1
+            if not constant:
+                entered.discard(None)
+                entered.discard(home)
+                n += len(entered)
+        elif home is not None and is_output:
+            n += 1
+    return n
 
 
 def _mappable(graph: Graph, verdicts: _Verdicts, options: PartitionOptions, freed: Iterable[int] = ()) -> list[bool]:
