@@ -115,3 +115,29 @@ def test_graph_shares_the_one_op_tuples() -> None:
     g = Graph.build(read_model_bytes(b.io(["a"], ["d"]).build()).main)
     assert g.consumers == ((0,), (1, 2), (2,), ()) and g.preds == ((), (0,), (0, 1)) and g.succs == ((1, 2), (2,), ())
     assert g.consumers[0] is g.preds[1] and g.consumers[2] is g.succs[1]
+
+
+def test_cold_reads_come_from_a_few_windows_and_equal_the_file(tmp_path, monkeypatch):
+    import os
+    import random
+
+    from tpulint import flatbuf
+    from tpulint.errors import ModelError
+
+    data = random.Random(1).randbytes(1 << 20)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    monkeypatch.setattr(flatbuf, "COLD_FILE_SIZE", 1 << 16)
+    reads = []
+    real_pread = os.pread
+    monkeypatch.setattr(flatbuf.os, "pread", lambda fd, n, at: reads.append(at) or real_pread(fd, n, at))
+    with open(path, "rb") as f:
+        r = flatbuf.Reader(data, "model", f.fileno())
+        assert r.fd is not None
+        positions = [(1 << 19) - 80 * i for i in range(400)] + [900_000 - 80 * i for i in range(400)]
+        for pos in (p for pair in zip(positions[:400], positions[400:]) for p in pair):  # two regions, interleaved
+            assert r.cold(pos, 12) == data[pos:pos + 12]
+        assert len(reads) == 2  # one centred window per region, 32 KiB each side
+        assert r.cold(len(data) - 4, 4) == data[-4:]
+        with pytest.raises(ModelError, match="outside"):
+            r.cold(len(data) - 2, 4)
