@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -23,7 +25,8 @@ def test_int8_cnn_ops_and_tensors():
     assert sg.operators[3].options["new_shape"] == (1, 4)
     t = sg.tensors
     assert (t[0].name, t[0].dtype, t[0].shape, t[0].shape_signature) == ("input", "int8", (1, 8, 8, 3), None)
-    assert t[0].quantization == Quantization((pytest.approx(0.05),), (-128,), 0)
+    assert t[0].quantization == Quantization.of((0.05,), (-128,), 0)
+    assert t[0].quantization.scales == (pytest.approx(0.05),) and t[0].quantization.zero_points == (-128,)
     assert t[0].is_constant is False and t[0].data_size == 0
     assert (t[1].dtype, t[1].data_size, t[1].is_constant) == ("int8", 108, True)
     assert t[1].quantization.per_channel and len(t[1].quantization.scales) == 4
@@ -80,3 +83,16 @@ def test_corpus_op_lists_match_truth(case):
     assert [o.opcode for o in ops] == [p["op"] for p in truth["per_op"]]
     customs = {p["index"]: p.get("custom_code") for p in truth["per_op"] if p["op"] == "CUSTOM"}
     assert {i: ops[i].custom_code for i in customs} == customs
+
+
+def test_quantization_keeps_the_files_bytes_and_decodes_them_when_read():
+    b = ModelBuilder()
+    b.tensor("x", [1, 2, 2, 3], "int8", quant=((0.25, 0.5, 1.5), (0, -3, 7), 3))
+    b.tensor("y", [1, 2, 2, 3], "int8", quant=(0.125, -128))
+    b.op("RELU", ["x"], ["y"])
+    q, r = (t.quantization for t in read_model_bytes(b.build()).main.tensors)
+    assert q.scale_bytes == struct.pack("<3f", 0.25, 0.5, 1.5) and q.zero_point_bytes == struct.pack("<3q", 0, -3, 7)
+    assert (q.scales, q.zero_points, q.axis, q.per_channel) == ((0.25, 0.5, 1.5), (0, -3, 7), 3, True)
+    assert (r.scales, r.zero_points, r.per_channel) == ((0.125,), (-128,), False)
+    assert q == Quantization.of([0.25, 0.5, 1.5], [0, -3, 7], 3) and hash(q) == hash(Quantization.of((0.25, 0.5, 1.5), (0, -3, 7), 3))
+    assert q != Quantization.of((0.25, 0.5, 1.5), (0, -3, 7), 2) and r != Quantization.of((0.125,), (-127,))

@@ -155,11 +155,11 @@ def test_batches_cover_every_path_in_order_and_shrink(n, jobs) -> None:
 
 
 def test_fast_constructors_build_the_frozen_dataclass() -> None:
-    q = fast_constructor(Quantization)((0.5,), (0,), 0)
+    q = fast_constructor(Quantization)(b"\0\0\0?", bytes(8), 0)
     t = _new_tensor(3, "x", "int8", (1, 4), None, q, 2, 16, False)
     assert type(t) is Tensor and type(q) is Quantization
-    assert t == Tensor(3, "x", "int8", (1, 4), None, Quantization((0.5,), (0,), 0), 2, 16, False)
-    assert hash(t) == hash(Tensor(3, "x", "int8", (1, 4), None, Quantization((0.5,), (0,), 0), 2, 16, False))
+    assert t == Tensor(3, "x", "int8", (1, 4), None, Quantization.of((0.5,), (0,), 0), 2, 16, False)
+    assert hash(t) == hash(Tensor(3, "x", "int8", (1, 4), None, Quantization.of((0.5,), (0,), 0), 2, 16, False))
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.name = "y"  # type: ignore[misc]
     op = _new_operator(0, "ADD", 1, (0, 1), (2,), None, {}, (), None)

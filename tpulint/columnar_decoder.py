@@ -111,9 +111,7 @@ def _quantization_of(key: tuple[bytes, bytes, int]) -> Quantization | None:
     raw_scales, raw_zero_points, axis = key
     if not raw_scales:
         return None
-    return _new_quantization(  # type: ignore[no-any-return]
-        _vector("f", len(raw_scales) // 4)(raw_scales),
-        _vector("q", len(raw_zero_points) // 8)(raw_zero_points) if raw_zero_points else (), axis)
+    return _new_quantization(raw_scales, raw_zero_points, axis)  # type: ignore[no-any-return]
 
 
 class ColumnarDecoder(ObjectDecoder):

@@ -14,14 +14,14 @@ from tpulint.tflite_layouts import (BUFFER, METADATA, MODEL, OPCODE, OPERATOR, O
                                     SUBGRAPH, TENSOR, TENSOR_MAP, Options, options_of)
 
 _TENSOR_TYPES = _schema.TENSOR_TYPES
-_VECTORS: dict[str, dict[int, Callable]] = {"i": {}, "f": {}, "q": {}}
+_VECTORS: dict[str, dict[int, Callable]] = {"i": {}}
 
 
 def _vector(fmt: str, n: int) -> Callable:
-    """The unpacker of a vector of `n` scalars (cached for short vectors: shapes, per-tensor quantization)."""
+    """The unpacker of a vector of `n` scalars (cached for short vectors: shapes, op inputs and outputs)."""
     unpack = struct.Struct(f"<{n}{fmt}").unpack_from
     if n <= 16:
-        _VECTORS[fmt][n] = unpack
+        _VECTORS.setdefault(fmt, {})[n] = unpack
     return unpack
 
 
@@ -146,7 +146,7 @@ class ObjectDecoder:
         plans, qplans = r.plans(TENSOR), r.plans(QUANT)
         n_buffers = len(buffers)
         types = _TENSOR_TYPES
-        ints, floats, longs = _VECTORS["i"], _VECTORS["f"], _VECTORS["q"]
+        ints = _VECTORS["i"]
         new_tensor, new_quantization = _new_tensor, _new_quantization
         # Equal shapes and quantization parameters are shared (they are immutable): a real model repeats
         # them often, and a 30,000-op model then needs a third less memory.
@@ -211,9 +211,7 @@ class ObjectDecoder:
                         key = (raw_scales, raw_zero_points, axis)
                         quantization = quantizations.get(key)
                         if quantization is None:
-                            quantization = quantizations[key] = new_quantization(
-                                (floats.get(n) or _vector("f", n))(raw_scales),
-                                (longs.get(m) or _vector("q", m))(raw_zero_points) if raw_zero_points else (), axis)
+                            quantization = quantizations[key] = new_quantization(raw_scales, raw_zero_points, axis)
             signature = None
             if signature_r:
                 at = pos + fo[6] + signature_r
