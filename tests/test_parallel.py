@@ -125,7 +125,7 @@ def test_the_parent_stops_running_ahead_of_a_slow_worker(tmp_path, monkeypatch) 
     HOLD_PER_PROCESS results per process, then waits. Without the limit it would analyse (and hold) nearly
     all 160 models; with it, at most the limit plus the batch it is in plus what the worker sends while the
     parent finishes a batch (a few batches of 8)."""
-    parent, started = os.getpid(), tmp_path / "worker-started"
+    parent, started, full = os.getpid(), tmp_path / "worker-started", tmp_path / "parent-at-the-limit"
     real = parallel._result
     first = [True]
 
@@ -134,9 +134,12 @@ def test_the_parent_stops_running_ahead_of_a_slow_worker(tmp_path, monkeypatch) 
             first[0] = False
             if os.getpid() != parent:
                 started.touch()
-                time.sleep(0.5)
+                # Stuck until the parent holds its limit (on a loaded machine a fixed sleep could end before
+                # the parent got there), then a while longer: a parent that ignored the limit would run ahead.
+                wait_for(full)
+                time.sleep(0.3)
             else:
-                wait_for(started)  # the worker is asleep on its batch: the parent is free to run ahead
+                wait_for(started)  # the worker is stuck on its batch: the parent is free to run ahead
         return real(path, config, send)
 
     held = []
@@ -145,6 +148,8 @@ def test_the_parent_stops_running_ahead_of_a_slow_worker(tmp_path, monkeypatch) 
     def put(self: Any, batch: int, result: Any) -> None:
         real_put(self, batch, result)
         held.append(self.held)
+        if self.held >= 2 * 2:
+            full.touch()
 
     monkeypatch.setattr(parallel, "_result", slow_first_model_in_the_worker)
     monkeypatch.setattr(parallel._Inbox, "put", put)
