@@ -128,3 +128,30 @@ def test_no_input_size_is_named_without_a_single_image_input() -> None:
     report = analyze_model(read_model_bytes(_transpose_chain(320, second_input=True), "t.tflite"), Config())
     (s,) = [s for s in report.advice.suggestions if s.kind == SMALLER_INPUT]
     assert s.text.startswith("export the model with a smaller input size: op 1 TRANSPOSE")
+
+
+@pytest.mark.parametrize("multiple", [False, True], ids=["default", "dash-a"])
+@pytest.mark.parametrize("case", corpus_cases())
+def test_what_if_without_changes_is_the_partition_the_model_got(case: Path, multiple: bool, monkeypatch) -> None:
+    """The advisor takes the subgraphs a what-if leaves alone from the model's partitions, and counts only the
+    Edge TPU ops of most what-ifs: both must be what the full what-if computes."""
+    import random
+
+    import tpulint.analysis
+    from tpulint.partition import Outcome, WhatIf
+
+    seen = []
+    monkeypatch.setattr(tpulint.analysis, "advise", lambda *args: seen.append(args) or tpulint.analysis.Advice())
+    analyze(source_model(case), multiple_subgraphs=multiple)
+    if not seen:
+        pytest.skip("rejected model: no advice")
+    (_, graphs, findings, partitions, config), = seen
+    options = PartitionOptions(config.multiple_subgraphs, config.intermediate_tensors)
+    rng = random.Random(case.name)
+    for graph, part in zip(graphs, partitions):
+        what_if = WhatIf(graph, findings)
+        assert what_if.outcome(options) == Outcome.of(part.tpu_ops, part.segments)
+        cpu = [i for i, p in enumerate(part.placements) if p.codes]
+        for _ in range(5):
+            freed = set(rng.sample(cpu, min(len(cpu), rng.randint(1, 3))))
+            assert what_if.tpu_ops(options, freed) == what_if.outcome(options, freed).tpu_ops

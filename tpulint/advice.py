@@ -94,17 +94,25 @@ class _Advisor:
         self.now = _trial([Outcome.of(p.tpu_ops, p.segments) for p in partitions])
         self.tpu_ops = self.now.tpu_ops
         self.what_ifs = [WhatIf(g, findings) for g in graphs]
-        self.as_now = [w.outcome(self.options) for w in self.what_ifs]  # the other subgraphs of a what-if
+        self.as_now = [Outcome.of(p.tpu_ops, p.segments) for p in partitions]  # the other subgraphs of a what-if
 
     def run(self, options: PartitionOptions) -> _Trial:
         """The prediction with other compiler options."""
         return _trial([w.outcome(options) for w in self.what_ifs])
+
+    def run_tpu_ops(self, options: PartitionOptions) -> int:
+        """`run(options).tpu_ops` alone."""
+        return sum(w.tpu_ops(options) for w in self.what_ifs)
 
     def without(self, subgraph: int, ops: set[int]) -> _Trial:
         """The prediction if `ops` of `subgraph` had no reason of their own to stay on the CPU."""
         outcomes = list(self.as_now)
         outcomes[subgraph] = self.what_ifs[subgraph].outcome(self.options, ops)
         return _trial(outcomes)
+
+    def tpu_ops_without(self, subgraph: int, ops: set[int]) -> int:
+        """`without(subgraph, ops).tpu_ops` alone."""
+        return self.tpu_ops - self.as_now[subgraph].tpu_ops + self.what_ifs[subgraph].tpu_ops(self.options, ops)
 
     def suggestion(self, kind: str, subgraph: int, ops: Sequence[int], trial: _Trial, text: str,
                    command: str | None = None, source: str | None = None) -> Suggestion:
@@ -146,17 +154,17 @@ def _op_fixes(advisor: _Advisor, graph: Graph, part: Partition) -> list[Suggesti
     placements = part.placements
     for island in islands(graph, part)[:MAX_ISLANDS]:
         own = [i for i in island if placements[i].codes]
-        whole = advisor.without(part.subgraph, set(own))
-        best: tuple[int, _Trial] | None = None
+        whole = advisor.tpu_ops_without(part.subgraph, set(own))
+        best: tuple[int, int] | None = None
         if len(own) > 1:
             for i in own[:MAX_SINGLE_OPS]:
-                alone = advisor.without(part.subgraph, {i})
-                if alone.tpu_ops > advisor.tpu_ops and (best is None or alone.tpu_ops > best[1].tpu_ops):
+                alone = advisor.tpu_ops_without(part.subgraph, {i})
+                if alone > advisor.tpu_ops and (best is None or alone > best[1]):
                     best = (i, alone)
-        if best is not None and best[1].tpu_ops >= whole.tpu_ops:
+        if best is not None and best[1] >= whole:
             own, whole = [best[0]], best[1]
-        if whole.tpu_ops - advisor.tpu_ops > len(own):  # it regains ops cut off, not only the ops themselves
-            out.append(_op_fix(advisor, graph, part.subgraph, own, whole))
+        if whole - advisor.tpu_ops > len(own):  # it regains ops cut off, not only the ops themselves
+            out.append(_op_fix(advisor, graph, part.subgraph, own, advisor.without(part.subgraph, set(own))))
     return out
 
 
@@ -227,9 +235,10 @@ def _splits(advisor: _Advisor) -> tuple[Suggestion, ...]:
             if not names:
                 continue
             cut = tuple(dict.fromkeys((*advisor.options.intermediate_tensors, *names)))
-            trial = advisor.run(PartitionOptions(advisor.options.multiple_subgraphs, cut))
-            if trial.tpu_ops < advisor.tpu_ops:
+            options = PartitionOptions(advisor.options.multiple_subgraphs, cut)
+            if advisor.run_tpu_ops(options) < advisor.tpu_ops:
                 continue
+            trial = advisor.run(options)
             text = (f"not a fix, for a clean Edge TPU / CPU split (e.g. to pipeline the CPU part): -i ends the "
                     f"Edge TPU segment at {', '.join(repr(n) for n in names)}, before op {b.op} "
                     f"{graph.subgraph.operators[b.op].name}; {trial.tpu_ops} op{'s' if trial.tpu_ops != 1 else ''} on "

@@ -152,6 +152,9 @@ class Outcome:
         return Outcome(tpu_ops, len(segments), sum(len(s.inputs) + len(s.outputs) for s in segments))
 
 
+_Run = tuple[list[bool], list[int | None], int]  # on_tpu, blocked_by, start: what _propagate computes
+
+
 class WhatIf:
     """Partitions of one subgraph with some ops' own CPU reasons removed, or other compiler options: the counts
     only (no placements, no blocker ranking), from the findings' verdicts computed once."""
@@ -159,16 +162,33 @@ class WhatIf:
     def __init__(self, graph: Graph, findings: Sequence[Finding]) -> None:
         self.graph = graph
         self.verdicts = own_verdicts(len(graph.subgraph.operators), findings, graph.subgraph.index)
-        self.edges = _tensor_edges(graph)
+        self._edges: _Edges | None = None  # built on the first full outcome
+        self._runs: dict[PartitionOptions, _Run] = {}  # with nothing freed: what the what-ifs with ops freed resume
 
     def outcome(self, options: PartitionOptions, freed: Iterable[int] = ()) -> Outcome:
         """The partition's counts if the ops in `freed` had no reason of their own to stay on the CPU."""
-        own = _mappable(self.graph, self.verdicts, options, freed)
-        on_tpu = _propagate(self.graph, own, options.multiple_subgraphs)[0]
+        on_tpu = self._on_tpu(options, freed)
         segment_of = _segments(self.graph, on_tpu, options.multiple_subgraphs)
         used = set(segment_of)
         used.discard(None)
-        return Outcome(sum(on_tpu), len(used), _transfers(self.edges, segment_of))
+        if self._edges is None:
+            self._edges = _tensor_edges(self.graph)
+        return Outcome(sum(on_tpu), len(used), _transfers(self._edges, segment_of))
+
+    def tpu_ops(self, options: PartitionOptions, freed: Iterable[int] = ()) -> int:
+        """`outcome(options, freed).tpu_ops` alone, without the segments and transfers (most what-ifs need no more)."""
+        return sum(self._on_tpu(options, freed))
+
+    def _on_tpu(self, options: PartitionOptions, freed: Iterable[int]) -> list[bool]:
+        base = self._runs.get(options)
+        if base is None:
+            own = _mappable(self.graph, self.verdicts, options)
+            base = self._runs[options] = _propagate(self.graph, own, options.multiple_subgraphs)
+        freed = tuple(freed)
+        if not freed:
+            return base[0]
+        own = _mappable(self.graph, self.verdicts, options, freed)
+        return _propagate(self.graph, own, options.multiple_subgraphs, min(freed), base)[0]
 
 
 # The tensors that can cross a segment boundary, each as (its producer or -1, the ops reading it, whether it is
@@ -240,14 +260,25 @@ def _after_intermediate_tensors(graph: Graph, names: Sequence[str]) -> set[int]:
 _INPUT_WRAPPERS = frozenset({"QUANTIZE", "DEQUANTIZE", "CAST"})
 
 
-def _propagate(graph: Graph, own: list[bool], multiple: bool) -> tuple[list[bool], list[int | None], int]:
-    """An op maps when it can and no CPU op it depends on (other than a leading input conversion) fell to the CPU."""
+def _propagate(graph: Graph, own: list[bool], multiple: bool, same_before: int = 0, base: _Run | None = None) -> _Run:
+    """An op maps when it can and no CPU op it depends on (other than a leading input conversion) fell to the CPU.
+
+    With `base`, the run of an `own` equal to this one before op `same_before`: those ops are taken from it (the
+    ops are in execution order, so an op depends only on ops before it), when the first mappable op is among them.
+    """
     n = len(own)
-    start = next((i for i in range(n) if own[i]), n)
-    on_tpu = [False] * n
-    blocked_by: list[int | None] = [None] * n
     ops = graph.subgraph.operators
-    for i in range(start, n):
+    if base is not None and base[2] < same_before:
+        start = base[2]
+        on_tpu = base[0][:same_before] + [False] * (n - same_before)
+        blocked_by = base[1][:same_before] + [None] * (n - same_before)
+        first = same_before
+    else:
+        start = next((i for i in range(n) if own[i]), n)
+        on_tpu = [False] * n
+        blocked_by = [None] * n
+        first = start
+    for i in range(first, n):
         blocker = None
         for p in graph.preds[i]:
             if on_tpu[p] or (p < start and ops[p].opcode in _INPUT_WRAPPERS):
@@ -336,7 +367,7 @@ def _rank_blockers(graph: Graph, own: list[bool], on_tpu: list[bool], blocked_by
     for b in candidates[:limit]:
         trial = list(own)
         trial[b] = True
-        regained = sum(_propagate(graph, trial, multiple)[0]) - base
+        regained = sum(_propagate(graph, trial, multiple, b, (on_tpu, blocked_by, start))[0]) - base
         if regained <= 1:  # it only frees itself: not a blocker
             continue
         cut = tuple(t for t in graph.subgraph.operators[b].inputs
