@@ -141,3 +141,63 @@ def test_cold_reads_come_from_a_few_windows_and_equal_the_file(tmp_path, monkeyp
         assert r.cold(len(data) - 4, 4) == data[-4:]
         with pytest.raises(ModelError, match="outside"):
             r.cold(len(data) - 2, 4)
+
+
+def _many_buffers() -> bytes:
+    """Small weights and a few larger than a cold window between them: Buffer tables close together and far apart."""
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    b.tensor("t0", [1, 64], "int8")
+    for i in range(300):
+        units = 160 if i % 50 == 7 else 4  # 160 x 64 weights: a 10 KiB gap, bigger than the test's windows
+        b.tensor(f"w{i}", [units, 64], "int8", data=units * 64)
+        b.tensor(f"t{i + 1}", [1, units], "int8")
+        b.op("FULLY_CONNECTED", [f"t{i}" if units == 64 or i == 0 else "t0", f"w{i}", None], [f"t{i + 1}"])
+    return b.io(["t0"], [f"t{i + 1}" for i in range(300)]).build()
+
+
+@pytest.mark.parametrize("strategy", ["objects", "columnar"])
+def test_cold_buffer_tables_decode_like_the_bytes_in_memory(tmp_path, monkeypatch, strategy) -> None:
+    """Buffer tables of a large file come from pread windows, decoded in place: the same model as from the file's
+    bytes, and the same one-line error when a table or its data vector is corrupt."""
+    import os
+    import random
+
+    from tpulint import flatbuf, model
+    from tpulint.errors import ModelError
+    from tpulint.model import read_model, read_model_bytes
+
+    monkeypatch.setenv("TPULINT_READER", strategy)
+    monkeypatch.setattr(flatbuf, "COLD_FILE_SIZE", 1 << 12)
+    monkeypatch.setattr(flatbuf, "COLD_WINDOW", 1 << 12)
+    monkeypatch.setattr(model, "COLD_FILE_SIZE", 1 << 12)
+    reads = []
+    real_pread = os.pread
+    monkeypatch.setattr(flatbuf.os, "pread", lambda fd, n, at: reads.append(at) or real_pread(fd, n, at))
+    data = _many_buffers()
+    path = tmp_path / "m.tflite"
+    path.write_bytes(data)
+    cold = read_model(path)
+    assert cold == read_model_bytes(data, str(path)) and cold.num_buffers == 301
+    assert 0 < len(reads) < cold.num_buffers / 4  # read unmapped, each window shared by many tables
+    start = min(cold.buffer_offsets[1:]) - 64  # the Buffer tables and the data around them
+    rng = random.Random(7)
+    outcomes = set()
+    for _ in range(150):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(start, len(data) - 4)
+            damaged[at:at + 4] = rng.choice([b"\xff\xff\xff\x7f", b"\x00\x00\x00\x00", rng.randbytes(4)])
+        path.write_bytes(bytes(damaged))
+        try:
+            expected: object = read_model_bytes(bytes(damaged), str(path))
+        except ModelError as e:
+            expected = str(e)
+        try:
+            got: object = read_model(path)
+        except ModelError as e:
+            got = str(e)
+        assert got == expected
+        outcomes.add(type(expected).__name__)
+    assert outcomes == {"Model", "str"}  # both readable and corrupt files were met

@@ -328,30 +328,40 @@ class Reader:
         Buffer tables of a 100 MB model through the mapping adds 50 MiB to the peak RSS. For files over
         COLD_FILE_SIZE, those reads go through pread instead.
         """
+        if self.fd is None:
+            if pos < 0 or length < 0 or pos + length > self.size:
+                raise self.fail(f"offset {pos}+{length} outside the {self.size}-byte buffer")
+            return self.data[pos:pos + length]
+        at, window = self.cold_window(pos, length)
+        return window[pos - at:pos - at + length]
+
+    def cold_window(self, pos: int, length: int) -> tuple[int, bytes]:
+        """(file position, bytes) of a window of heap bytes that holds [pos, pos + length) (checked), for a
+        file (`fd`): read with pread, or one of the last windows read.
+
+        One pread fills a COLD_WINDOW, from which the next reads are served: the Buffer tables of a model with
+        many small weights lie close together (a 100,000-op chain has 133,000 of them, 400,000 reads that took
+        a third of its parse one pread each). A table's fields and its data vector can lie megabytes apart,
+        and a FlatBuffer builder (writing back to front) lays tables out at decreasing positions: the last few
+        windows are kept, each read centred on the position that missed.
+        """
         if pos < 0 or length < 0 or pos + length > self.size:
             raise self.fail(f"offset {pos}+{length} outside the {self.size}-byte buffer")
-        if self.fd is None:
-            return self.data[pos:pos + length]
-        # One pread fills a COLD_WINDOW of heap bytes (no mapping), from which the next reads are served: the
-        # Buffer tables of a model with many small weights lie close together (a 100,000-op chain has 133,000
-        # of them, 400,000 reads that took a third of its parse one pread each).
-        # A table's fields and its data vector can lie megabytes apart, and a FlatBuffer builder (writing back
-        # to front) lays tables out at decreasing positions: the last few windows are kept, each read centred
-        # on the position that missed.
+        assert self.fd is not None
         windows = self._windows
         for k, (at, window) in enumerate(windows):
             offset = pos - at
             if 0 <= offset and offset + length <= len(window):
                 if k:
                     windows.insert(0, windows.pop(k))
-                return window[offset:offset + length]
+                return at, window
         at = max(0, pos - COLD_WINDOW // 2)
         window = os.pread(self.fd, max(pos + length - at, COLD_WINDOW), at)
         if len(window) < pos - at + length:
             raise ModelError("the file changed while it was read")
         windows.insert(0, (at, window))
         del windows[COLD_WINDOWS:]
-        return window[pos - at:pos - at + length]
+        return at, window
 
     def text(self, pos: int) -> str:
         """The string at `pos`; bytes that are not UTF-8 become backslash escapes (so any name is printable)."""

@@ -75,29 +75,65 @@ class ObjectDecoder:
 
     def _buffers(self, positions: list[int]) -> list[int]:
         """Byte length of every buffer; the data itself is never read."""
+        if self.r.fd is not None:  # a large file: Buffer tables sit next to the weights, read them unmapped
+            return self._cold_buffers(positions)
         r = self.r
         data, size = r.data, r.size
         plans = r.plans(BUFFER)
         sizes = []
         data_positions = []
-        cold = r.fd is not None  # a large file: Buffer tables sit next to the weights, read them unmapped
         last = size - 4
         for pos in positions:
-            vt = pos - _I32(r.cold(pos, 4) if cold else data, 0 if cold else pos)[0]
+            vt = pos - _I32(data, pos)[0]
             unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, BUFFER)
             if pos + table_size > size:
                 raise r.fail(f"Buffer table at {pos} runs past the end of the buffer")
-            raw = unpack(r.cold(pos, table_size)) if cold else unpack(data, pos)
-            data_r, external = pick(raw + defaults)
+            data_r, external = pick(unpack(data, pos) + defaults)
             if data_r:
                 at = pos + fo[0] + data_r
-                if cold or at > last or (n := _U32(data, at)[0]) > last - at:
-                    n = r.length(at, 1, cold=True)  # checks (and raises) like the inline test above
+                if at > last or (n := _U32(data, at)[0]) > last - at:
+                    n = r.length(at, 1)  # raises, naming the problem
                 data_positions.append(at + 4)
                 sizes.append(n if n else external)
             else:
                 data_positions.append(0)
                 sizes.append(external)  # data stored after the flatbuffer (models over 2 GiB)
+        self.buffer_positions = data_positions
+        return sizes
+
+    def _cold_buffers(self, positions: list[int]) -> list[int]:
+        """`_buffers` read with pread through the Reader's cold windows, each table decoded from the window
+        that holds it (one call per table instead of three)."""
+        r = self.r
+        size = r.size
+        plans = r.plans(BUFFER)
+        sizes = []
+        data_positions = []
+        last = size - 4
+        window_at, window = 0, b""
+        for pos in positions:
+            offset = pos - window_at
+            if offset < 0 or offset + 4 > len(window):
+                window_at, window = r.cold_window(pos, 4)
+                offset = pos - window_at
+            vt = pos - _I32(window, offset)[0]
+            unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, BUFFER)
+            if pos + table_size > size:
+                raise r.fail(f"Buffer table at {pos} runs past the end of the buffer")
+            if offset + table_size > len(window):
+                window_at, window = r.cold_window(pos, table_size)
+                offset = pos - window_at
+            data_r, external = pick(unpack(window, offset) + defaults)
+            if data_r:
+                at = pos + fo[0] + data_r
+                offset = at - window_at
+                if at > last or offset < 0 or offset + 4 > len(window) or (n := _U32(window, offset)[0]) > last - at:
+                    n = r.length(at, 1, cold=True)  # another window; raises when the vector is out of bounds
+                data_positions.append(at + 4)
+                sizes.append(n if n else external)
+            else:
+                data_positions.append(0)
+                sizes.append(external)
         self.buffer_positions = data_positions
         return sizes
 
