@@ -12,7 +12,8 @@ from render_support import copy_fixtures
 from tpulint import cli
 from tpulint.analysis import analyze_model
 from tpulint.config import Config
-from tpulint.model import Operator, Quantization, Tensor, _new_operator, _new_tensor, fast_constructor, read_model
+from tpulint.model import (Operator, Quantization, Tensor, _new_operator, _new_tensor, fast_constructor, read_model,
+                           read_model_bytes)
 from tpulint.render.json import Stream, entry_text, render
 from tpulint.report import ModelFailure, document, header, model_entry, plain_entry, rules_of, streamed_entry
 from tpulint.parallel import batches
@@ -88,6 +89,28 @@ def test_stream_takes_dicts_lazy_ops_and_laid_out_entries(models, binary) -> Non
     stream.close(rules_of([model_entry(r) for r in reports]))
     text = b"".join(parts).decode() if binary else "".join(parts)  # type: ignore[arg-type]
     assert text == render(document(reports, cfg))
+
+
+def test_an_op_with_a_long_operand_list_is_written_value_by_value() -> None:
+    """An ADD_N reading one tensor 3,000 times: its line is the rendered document's, and no write holds it whole."""
+    from tpulint.testing import ModelBuilder
+
+    b = ModelBuilder()
+    b.tensor("x", [1, 8], "int8", quant=(0.5, 0))
+    b.tensor("y", [1, 8], "int8", quant=(0.5, 0))
+    b.tensor("z", [1, 8], "int8", quant=(0.5, 0))
+    b.op("RELU", ["x"], ["y"])
+    b.op("ADD_N", ["y"] * 3000, ["z"])
+    cfg = Config()
+    report = analyze_model(read_model_bytes(b.io(["x"], ["z"]).build(), "long.tflite"), cfg)
+    pieces: list[str] = []
+    stream = Stream(header(cfg), pieces.append, flush_at=1)  # every write reaches `pieces` as it was made
+    stream.entry(streamed_entry(report))
+    stream.close(rules_of([model_entry(report)]))
+    text = "".join(pieces)
+    assert text == render(document([report], cfg))
+    (line,) = [x for x in text.splitlines() if '"opcode": "ADD_N"' in x]
+    assert len(line) > 3000 * 60 and max(map(len, pieces)) < len(line) // 50
 
 
 def over_budget() -> bytes:

@@ -70,6 +70,7 @@ def _layout(value: Any, level: int) -> str:
 
 
 _MODEL_LEVEL = 2  # document -> "models" -> entry
+_LONG_ITEM = 64  # list elements from which a one-line item is written value by value
 
 
 def entry_text(entry: dict[str, Any]) -> str:
@@ -147,19 +148,27 @@ class Stream:
             self._write("[]")
             return
         self._write("[\n" + pad)
-        self._item(first, level + 1)
+        self._item(first, level + 1, "")
+        separator = ",\n" + pad
         for item in items:
-            self._write(",\n" + pad)
-            self._item(item, level + 1)
+            self._item(item, level + 1, separator)
         self._write("\n" + "  " * level + "]")
 
-    def _item(self, item: Any, level: int) -> None:
-        """_layout(item, level), written piece by piece when it is a large one-line dict (an op reading one
-        tensor 4,000 times): the text is then never whole in memory, only each of its values."""
-        if level < 3 or not isinstance(item, dict) or sum(len(v) for v in item.values() if isinstance(v, list)) < 64:
-            self._write(_layout(item, level))
+    def _item(self, item: Any, level: int, before: str) -> None:
+        """`before` + _layout(item, level), the item written piece by piece when it is a large one-line dict (an
+        op reading one tensor 4,000 times): the text is then never whole in memory, only each of its values."""
+        if level >= 3 and type(item) is dict:  # one line: _layout is _compact
+            listed = 0
+            for value in item.values():
+                if type(value) is list:
+                    listed += len(value)
+            if listed < _LONG_ITEM:
+                self._write(before + _compact(item))
+            else:
+                self._write(before)
+                self._one_line(item)
             return
-        self._one_line(item)
+        self._write(before + _layout(item, level))
 
     def _one_line(self, item: dict[str, Any]) -> None:
         """_compact(item) written value by value, its lists (or lazy rows) element by element."""
