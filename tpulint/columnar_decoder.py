@@ -273,17 +273,22 @@ class ColumnarDecoder(ObjectDecoder):
         operator_positions = self._positions(pos + fo[3] + operators_r) if operators_r else np.zeros(0, _I64)
         if len(tensor_positions) + len(operator_positions) < self.min_tables:
             return super()._subgraph(index, pos, opcodes, buffers)
-        tensors, tensor_columns = self._tensor_columns(tensor_positions, buffers)
+        # One int object per tensor index, shared by the Tensor and every op input and output naming it (as in
+        # the object decoder): ids[i] is i, ids[-1] is -1 (an omitted optional input).
+        ids = list(range(len(tensor_positions)))
+        ids.append(-1)
+        tensors, tensor_columns = self._tensor_columns(tensor_positions, buffers, ids)
         n = len(tensors)
         where = f"subgraph {index}"
         inputs = self._indices(r.vector(pos + fo[1] + inputs_r, "i") if inputs_r else (), n, f"{where} input")
         outputs = self._indices(r.vector(pos + fo[2] + outputs_r, "i") if outputs_r else (), n, f"{where} output")
-        operators, operator_columns = self._operator_columns(operator_positions, opcodes, n, where)
+        operators, operator_columns = self._operator_columns(operator_positions, opcodes, n, where, ids)
         name = r.text(pos + fo[4] + name_r) if name_r else ""
         columns = SubgraphColumns(**tensor_columns, **operator_columns)
         return Subgraph(index, name, tensors, operators, inputs, outputs, columns)
 
-    def _tensor_columns(self, pos: np.ndarray, buffers: list[int]) -> tuple[tuple[Tensor, ...], dict[str, Any]]:
+    def _tensor_columns(self, pos: np.ndarray, buffers: list[int],
+                        ids: list[int]) -> tuple[tuple[Tensor, ...], dict[str, Any]]:
         """The tensors, decoded a chunk of tables at a time (the temporary arrays stay a few MiB), and their
         columns end to end."""
         shapes, quantizations = _Shared(_int32s), _Shared(_quantization_of)
@@ -291,12 +296,12 @@ class ColumnarDecoder(ObjectDecoder):
         tensors: list[Tensor] = []
         parts = []
         for part in _chunks(len(pos), _TABLE_CHUNK):
-            views, columns = self._tensor_chunk(pos[part], part.start, buffers, constant, shapes, quantizations)
+            views, columns = self._tensor_chunk(pos[part], ids[part], buffers, constant, shapes, quantizations)
             tensors += views
             parts.append(columns)
         return tuple(tensors), _joined(parts, ("shapes", "shape_offsets"))
 
-    def _tensor_chunk(self, pos: np.ndarray, first_index: int, buffers: list[int], constant: np.ndarray,
+    def _tensor_chunk(self, pos: np.ndarray, indices: list[int], buffers: list[int], constant: np.ndarray,
                       shared_shapes: Any, shared_quantizations: Any) -> tuple[list[Tensor], dict[str, Any]]:
         r = self.r
         n_tensors = len(pos)
@@ -345,7 +350,7 @@ class ColumnarDecoder(ObjectDecoder):
         type_names = {c: _TENSOR_TYPES.get(c) or f"type{c}" for c in set(codes)}
         buffer_list = buffer.tolist()
         data_sizes = list(map(buffers.__getitem__, buffer_list)) if n_buffers else [0] * n_tensors
-        out = list(map(_new_tensor, range(first_index, first_index + n_tensors), names,
+        out = list(map(_new_tensor, indices, names,
                        map(type_names.__getitem__, codes), shape_tuples, signature_list, quantizations, buffer_list,
                        data_sizes, is_variable.tolist()))
         columns = {"shapes": shapes, "shape_offsets": shape_offsets, "dtype_code": dtype.astype(np.int16),
@@ -405,20 +410,21 @@ class ColumnarDecoder(ObjectDecoder):
             out[tensor] = quantization
         return out, decoded
 
-    def _operator_columns(self, pos: np.ndarray, opcodes: list, n_tensors: int,
-                          where: str) -> tuple[tuple[Operator, ...], dict[str, np.ndarray]]:
+    def _operator_columns(self, pos: np.ndarray, opcodes: list, n_tensors: int, where: str,
+                          ids: list[int]) -> tuple[tuple[Operator, ...], dict[str, np.ndarray]]:
         """The operators, a chunk of tables at a time, and their columns end to end."""
         shared_options: dict[Any, Any] = {}
         operators: list[Operator] = []
         parts = []
         for part in _chunks(len(pos), _TABLE_CHUNK):
-            views, columns = self._operator_chunk(pos[part], part.start, opcodes, n_tensors, where, shared_options)
+            views, columns = self._operator_chunk(pos[part], part.start, opcodes, n_tensors, where, shared_options,
+                                                  ids)
             operators += views
             parts.append(columns)
         return tuple(operators), _joined(parts, ("inputs", "input_offsets", "outputs", "output_offsets"))
 
     def _operator_chunk(self, pos: np.ndarray, first_index: int, opcodes: list, n_tensors: int, where: str,
-                        shared_options: dict[Any, Any]) -> tuple[list[Operator], dict[str, np.ndarray]]:
+                        shared_options: dict[Any, Any], ids: list[int]) -> tuple[list[Operator], dict[str, np.ndarray]]:
         r = self.r
         n_ops = len(pos)
         fo, plans = self._tables(pos, OPERATOR)
@@ -443,6 +449,9 @@ class ColumnarDecoder(ObjectDecoder):
         if outputs.size and (int(outputs.max()) >= n_tensors or int(outputs.min()) < 0):
             raise Fallback
         options = self._operator_options(pos, fo[:, 4], options_type, options_r, shared_options)
+        tensor_id = ids.__getitem__  # the indices were checked: each names a tensor, or is -1 for an input
+        in_tuples = [tuple(map(tensor_id, t)) for t in in_tuples]
+        out_tuples = [tuple(map(tensor_id, t)) for t in out_tuples]
 
         names = [c[0] for c in opcodes]
         op_names = [names[c] for c in code_index.tolist()]
