@@ -33,6 +33,7 @@ F_DTYPE = 1  # not one of the profile's 8-bit types
 F_INT16 = 2
 F_RANK = 4  # a dimension > 1 outside the innermost three (batch or rank)
 F_ROW = 8  # two innermost dimensions above the row limit
+F_SCALAR = 16  # an activation with no dimensions
 
 
 def needs(mask: int) -> Callable[[_F], _F]:
@@ -123,6 +124,8 @@ class Context:
                     f |= F_RANK
                 if (shape[-1] * shape[-2] if n >= 2 else shape[0] if n else 1) > limit:
                     f |= F_ROW
+                if not n:
+                    f |= F_SCALAR
                 flags.append(f)
             self._flags = flags
         return self._flags
@@ -196,6 +199,7 @@ def tensor_flags(columns: SubgraphColumns, profile: Profile) -> np.ndarray:
     last = np.where(rank >= 1, shapes[np.maximum(ends - 1, 0)] if len(shapes) else 0, 1)
     second = np.where(rank >= 2, shapes[np.maximum(ends - 2, 0)] if len(shapes) else 0, 1)
     activation |= np.where(last * second > limit, F_ROW, 0)
+    activation |= np.where(rank == 0, F_SCALAR, 0)
     constant = np.where(not_allowed[dtype] & not_param[dtype], F_DTYPE, 0)
     return np.where(columns.is_constant, constant, activation)
 

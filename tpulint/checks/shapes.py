@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import F_RANK, Context, Hit, needs
+from tpulint.checks._base import F_RANK, F_SCALAR, Context, Hit, needs
 from tpulint.findings import UNSPECIFIED_LIMITATION, UNSUPPORTED_RANK, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -97,6 +97,7 @@ def batch_size(ctx: Context, op: Operator) -> list[Hit] | None:
 
 @rule("TPU302", "shapeless-activation", severity=Severity.WARNING, confidence=Confidence.HEURISTIC,
       effect=Effect.CPU, status=UNSPECIFIED_LIMITATION)
+@needs(F_SCALAR)
 def shapeless_activation(ctx: Context, op: Operator) -> list[Hit] | None:
     """An op reads or writes an activation with no dimensions (a scalar, or an output left unsized).
 
