@@ -133,8 +133,9 @@ def test_no_input_size_is_named_without_a_single_image_input() -> None:
 @pytest.mark.parametrize("multiple", [False, True], ids=["default", "dash-a"])
 @pytest.mark.parametrize("case", corpus_cases())
 def test_what_if_without_changes_is_the_partition_the_model_got(case: Path, multiple: bool, monkeypatch) -> None:
-    """The advisor takes the subgraphs a what-if leaves alone from the model's partitions, and counts only the
-    Edge TPU ops of most what-ifs: both must be what the full what-if computes."""
+    """The advisor takes the subgraphs a what-if leaves alone from the model's partitions, and a what-if with ops
+    freed resumes the cached run without them: both must be what a partition computed afresh gives (with the
+    freed ops' own CPU findings left out)."""
     import random
 
     import tpulint.analysis
@@ -154,4 +155,8 @@ def test_what_if_without_changes_is_the_partition_the_model_got(case: Path, mult
         cpu = [i for i, p in enumerate(part.placements) if p.codes]
         for _ in range(5):
             freed = set(rng.sample(cpu, min(len(cpu), rng.randint(1, 3))))
-            assert what_if.tpu_ops(options, freed) == what_if.outcome(options, freed).tpu_ops
+            kept = [f for f in findings if not (f.effect is Effect.CPU and f.location.subgraph == part.subgraph
+                                                 and f.location.operator in freed)]
+            afresh = partition(graph, kept, options)
+            assert what_if.tpu_ops(options, freed) == afresh.tpu_ops
+            assert what_if.outcome(options, freed) == Outcome.of(afresh.tpu_ops, afresh.segments)

@@ -74,53 +74,29 @@ class ObjectDecoder:
         )
 
     def _buffers(self, positions: list[int]) -> list[int]:
-        """Byte length of every buffer; the data itself is never read."""
-        if self.r.fd is not None:  # a large file: Buffer tables sit next to the weights, read them unmapped
-            return self._cold_buffers(positions)
-        r = self.r
-        data, size = r.data, r.size
-        plans = r.plans(BUFFER)
-        sizes = []
-        data_positions = []
-        last = size - 4
-        for pos in positions:
-            vt = pos - _I32(data, pos)[0]
-            unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, BUFFER)
-            if pos + table_size > size:
-                raise r.fail(f"Buffer table at {pos} runs past the end of the buffer")
-            data_r, external = pick(unpack(data, pos) + defaults)
-            if data_r:
-                at = pos + fo[0] + data_r
-                if at > last or (n := _U32(data, at)[0]) > last - at:
-                    n = r.length(at, 1)  # raises, naming the problem
-                data_positions.append(at + 4)
-                sizes.append(n if n else external)
-            else:
-                data_positions.append(0)
-                sizes.append(external)  # data stored after the flatbuffer (models over 2 GiB)
-        self.buffer_positions = data_positions
-        return sizes
+        """Byte length of every buffer; the data itself is never read.
 
-    def _cold_buffers(self, positions: list[int]) -> list[int]:
-        """`_buffers` read with pread through the Reader's cold windows, each table decoded from the window
-        that holds it (one call per table instead of three)."""
+        A large file's Buffer tables sit next to the weights: they are read unmapped, each decoded from the
+        Reader's cold window that holds it (a small file is one window: the whole buffer).
+        """
         r = self.r
         size = r.size
+        cold = r.fd is not None
         plans = r.plans(BUFFER)
         sizes = []
         data_positions = []
         last = size - 4
-        window_at, window = 0, b""
+        window_at, window = (0, b"") if cold else (0, r.data)
         for pos in positions:
             offset = pos - window_at
-            if offset < 0 or offset + 4 > len(window):
+            if cold and (offset < 0 or offset + 4 > len(window)):  # table_positions checked pos + 4 <= size
                 window_at, window = r.cold_window(pos, 4)
                 offset = pos - window_at
             vt = pos - _I32(window, offset)[0]
             unpack, table_size, fo, pick, defaults = plans.get(vt) or r.plan(vt, BUFFER)
             if pos + table_size > size:
                 raise r.fail(f"Buffer table at {pos} runs past the end of the buffer")
-            if offset + table_size > len(window):
+            if cold and offset + table_size > len(window):
                 window_at, window = r.cold_window(pos, table_size)
                 offset = pos - window_at
             data_r, external = pick(unpack(window, offset) + defaults)
@@ -128,12 +104,12 @@ class ObjectDecoder:
                 at = pos + fo[0] + data_r
                 offset = at - window_at
                 if at > last or offset < 0 or offset + 4 > len(window) or (n := _U32(window, offset)[0]) > last - at:
-                    n = r.length(at, 1, cold=True)  # another window; raises when the vector is out of bounds
+                    n = r.length(at, 1, cold=cold)  # another window; raises when the vector is out of bounds
                 data_positions.append(at + 4)
                 sizes.append(n if n else external)
             else:
                 data_positions.append(0)
-                sizes.append(external)
+                sizes.append(external)  # data stored after the flatbuffer (models over 2 GiB)
         self.buffer_positions = data_positions
         return sizes
 
