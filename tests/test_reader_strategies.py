@@ -235,3 +235,23 @@ def test_auto_without_numpy_loaded_reads_objects_and_does_not_import_numpy(tmp_p
             "assert m.main.columns is None and len(m.main.operators) == 300; assert 'numpy' not in sys.modules")
     run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_array_paths_report_what_the_loops_report(monkeypatch):
+    """Every corpus model and the fuzzer's kitchen sink, however small: the findings, placements and memory
+    estimate over the columns (flags, rule prefilters, graph) equal those of the object path."""
+    import tpulint.checks._base as base
+    import tpulint.graph as graph_module
+
+    sources: list[object] = [fuzz.kitchen_sink(), _chain(40), int8_cnn().build()]
+    if CORPUS.is_dir():
+        sources += sorted(CORPUS.rglob("*.tflite"))
+    for source in sources:
+        reports = []
+        for strategy, threshold in (("objects", 10 ** 9), ("columnar", 0)):
+            monkeypatch.setenv(READER_ENV, strategy)
+            monkeypatch.setattr(base, "COLUMNS_FROM_TENSORS", threshold)
+            monkeypatch.setattr(graph_module, "COLUMNS_FROM_OPS", threshold)
+            report = analyze(source)  # type: ignore[arg-type]
+            reports.append((report.findings, [p.placements for p in report.partitions], report.memory))
+        assert reports[0] == reports[1], source

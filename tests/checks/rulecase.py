@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ import numpy as np
 
 from tpulint.analysis import analyze_model
 from tpulint.config import Config
-from tpulint.model import read_model
+import tpulint.checks._base as checks_base
+import tpulint.graph as graph_module
+from tpulint.model import READER_ENV, read_model
 from tpulint.testing import ModelBuilder
 
 Q = (0.1, 0)
@@ -40,12 +44,33 @@ def good(code: str, build: Callable[[], ModelBuilder], **config: Any) -> Case:
     return Case(code, "good", build, frozenset(), tuple(config.items()))
 
 
+@contextlib.contextmanager
+def array_paths() -> Iterator[None]:
+    """Read as columns and take every array path (flags, prefilters, graph) however small the model."""
+    saved = os.environ.get(READER_ENV), checks_base.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS
+    os.environ[READER_ENV] = "columnar"
+    checks_base.COLUMNS_FROM_TENSORS = graph_module.COLUMNS_FROM_OPS = 0
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            del os.environ[READER_ENV]
+        else:
+            os.environ[READER_ENV] = saved[0]
+        checks_base.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved[1], saved[2]
+
+
 def found(case: Case, tmp_path: Path) -> set[tuple[str, int | None]]:
-    """(code, operator index) of every finding reported with only the case's rule selected."""
+    """(code, operator index) of every finding reported with only the case's rule selected; the array paths
+    over the reader's columns must report the same findings."""
     path = tmp_path / "model.tflite"
     path.write_bytes(case.build().build())
-    report = analyze_model(read_model(path), Config(select=(case.code,), **dict(case.config)))
+    config = Config(select=(case.code,), **dict(case.config))
+    report = analyze_model(read_model(path), config)
     assert all(f.code == case.code for f in report.findings)
+    with array_paths():
+        over_columns = analyze_model(read_model(path), config)
+    assert over_columns.findings == report.findings
     return {(f.code, f.location.operator) for f in report.findings}
 
 

@@ -61,6 +61,19 @@ def constant_weights() -> ModelBuilder:
     return fc(False)
 
 
+def conv_runtime_weights() -> ModelBuilder:
+    """A CONV_2D whose int8 weights are another op's output: on every compiler, and no other per-op rule fires."""
+    b = ModelBuilder()
+    b.tensor("x", [1, 8, 8, 4], "int8", quant=Q)
+    b.tensor("w_in", [1, 1, 1, 4], "int8", quant=Q)  # one output channel: no batch dimension > 1 (TPU301)
+    b.tensor("w", [1, 1, 1, 4], "int8", quant=Q)
+    b.tensor("bias", [1], "int32", data=np.zeros(1, np.int32))
+    b.tensor("y", [1, 8, 8, 1], "int8", quant=Q)
+    b.op("RELU", ["w_in"], ["w"])
+    b.op("CONV_2D", ["x", "w", "bias"], ["y"], padding="SAME", stride_w=1, stride_h=1)
+    return b.io(["x", "w_in"], ["y"])
+
+
 CASES = [
     bad("TPU300", rank5, 0),
     good("TPU300", rank5_unit),
@@ -75,6 +88,7 @@ CASES = [
     bad("TPU400", runtime_weights, 1, compiler="15.0"),
     good("TPU400", constant_weights),
     good("TPU400", constant_weights, compiler="2.0"),
+    bad("TPU400", conv_runtime_weights, 1),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from tpulint.checks import (  # noqa: F401  (importing registers every rule, in code order)
     compiled,
@@ -23,6 +24,9 @@ from tpulint.graph import Graph
 from tpulint.model import Model, Operator, Subgraph
 from tpulint.profile import load_profile
 from tpulint.registry import Rule, all_rules
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _OpChecks = list[tuple[Rule, Callable[..., "list[Hit] | None"], int]]
 
@@ -86,16 +90,15 @@ def _op_findings(ctx: Context, op_rules: list[Rule]) -> list[Finding]:
     sg = ctx.sg
     dispatch: dict[tuple[str, bool], _OpChecks] = {}
     flags: list[int] | None = None
-    flags_of_op = ctx.op_flags()  # from the columns, when the reader kept them
-    for op in sg.operators:
+    flag_array = ctx.op_flags()  # from the columns, when the reader kept them
+    flags_of_op = None if flag_array is None else flag_array.tolist()
+    ops = sg.operators if flag_array is None else _candidates(ctx, op_rules, dispatch, flag_array)
+    for op in ops:
         malformed = not op.outputs or not op.inputs or op.inputs[0] < 0
         key = (op.opcode, malformed)
         checks = dispatch.get(key)
         if checks is None:
-            checks = _dispatch(ctx, op.opcode, op_rules)
-            if malformed:  # the reader allows it; only the checks that do not assume an op's arity apply
-                checks = [c for c in checks if c[0].opcodes is None]
-            dispatch[key] = checks
+            checks = dispatch[key] = _checks_of(ctx, key, op_rules)
         op_flags = 0
         if checks and checks[-1][2]:  # checks needing tensor flags are sorted last
             if flags_of_op is not None:
@@ -116,6 +119,51 @@ def _op_findings(ctx: Context, op_rules: list[Rule]) -> list[Finding]:
                 for hit in hits:
                     out.append(_finding(rule, hit, sg, op, path))
     return out
+
+
+def _checks_of(ctx: Context, key: tuple[str, bool], op_rules: list[Rule]) -> _OpChecks:
+    opcode, malformed = key
+    checks = _dispatch(ctx, opcode, op_rules)
+    if malformed:  # the reader allows it; only the checks that do not assume an op's arity apply
+        checks = [c for c in checks if c[0].opcodes is None]
+    return checks
+
+
+def _candidates(ctx: Context, op_rules: list[Rule], dispatch: dict[tuple[str, bool], _OpChecks],
+                flags: np.ndarray) -> list[Operator]:
+    """The ops, in order, on which at least one check can fire, decided over the reader's columns one opcode at
+    a time: a check with `needs` is a candidate where the op's flags have its bit, one with a prefilter where the
+    prefilter says so, any other check on every op of its opcode."""
+    import numpy as np
+
+    c = ctx.sg.columns
+    assert c is not None
+    operators = ctx.sg.operators
+    starts = c.input_offsets[:-1]
+    first_input = np.full(len(operators), -1, np.int64)
+    has_inputs = np.diff(c.input_offsets) > 0
+    first_input[has_inputs] = c.inputs[starts[has_inputs]]
+    malformed = (np.diff(c.output_offsets) == 0) | (first_input < 0)
+    group_of = c.opcode_index.astype(np.int64) * 2 + malformed
+    order = np.argsort(group_of, kind="stable")
+    bounds = np.flatnonzero(np.diff(group_of[order])) + 1
+    candidate = np.zeros(len(operators), bool)
+    for group in np.split(order, bounds) if len(order) else ():
+        first = operators[int(group[0])]
+        key = (first.opcode, bool(malformed[group[0]]))
+        checks = dispatch.get(key)
+        if checks is None:
+            checks = dispatch[key] = _checks_of(ctx, key, op_rules)
+        for _, check, need in checks:
+            if need:
+                candidate[group] |= flags[group] & need != 0
+                continue
+            narrowed = getattr(check, "prefilter", None)
+            if narrowed is None:
+                candidate[group] = True
+                break
+            candidate[group] |= narrowed(ctx, group)
+    return [operators[i] for i in np.flatnonzero(candidate).tolist()]
 
 
 __all__ = ["run_checks"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +41,18 @@ def needs(mask: int) -> Callable[[_F], _F]:
 
     def mark(func: _F) -> _F:
         func.needs = mask  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def prefilter(candidates: Callable[[Context, np.ndarray], np.ndarray]) -> Callable[[_F], _F]:
+    """Give a check a necessary condition over the reader's columns: `candidates(ctx, ops)` maps an array of op
+    indices, all of one opcode, to a bool array that is False only where the check cannot fire. On a subgraph
+    read as columns the engine runs the check on candidate ops only; the check itself stays the truth."""
+
+    def mark(func: _F) -> _F:
+        func.prefilter = candidates  # type: ignore[attr-defined]
         return func
 
     return mark
@@ -103,8 +115,9 @@ class Context:
     def flags(self) -> list[int]:
         """Per tensor: the F_* bits, computed in one pass over the tensors (as arrays over the reader's columns
         for a large subgraph)."""
-        if self._flags is None and self.sg.columns is not None and len(self.tensors) >= COLUMNS_FROM_TENSORS:
-            self._flags = tensor_flags(self.sg.columns, self.profile).tolist()
+        columns = columns_to_use(self.sg) if self._flags is None else None
+        if columns is not None:
+            self._flags = tensor_flags(columns, self.profile).tolist()
         if self._flags is None:
             allowed = self.profile.dtypes
             keep = self.profile.max_nontrivial_rank
@@ -130,12 +143,12 @@ class Context:
             self._flags = flags
         return self._flags
 
-    def op_flags(self) -> list[int] | None:
+    def op_flags(self) -> np.ndarray | None:
         """Per op: the F_* bits of its tensors ORed (omitted inputs skipped); None without columns."""
-        columns = self.sg.columns
-        if columns is None or len(self.tensors) < COLUMNS_FROM_TENSORS:
+        columns = columns_to_use(self.sg)
+        if columns is None:
             return None
-        return op_flags(columns, self.flags, len(self.sg.operators)).tolist()
+        return op_flags(columns, self.flags, len(self.sg.operators))
 
     @property
     def rows(self) -> list[int]:
@@ -168,6 +181,11 @@ class Context:
 
 # Below this many tensors, the per-tensor loop is faster than numpy's per-call cost.
 COLUMNS_FROM_TENSORS = 256
+
+
+def columns_to_use(sg: Subgraph) -> SubgraphColumns | None:
+    """The subgraph's columns when the reader kept them and it is large enough for array math to pay, else None."""
+    return sg.columns if sg.columns is not None and len(sg.tensors) >= COLUMNS_FROM_TENSORS else None
 
 
 def tensor_flags(columns: SubgraphColumns, profile: Profile) -> np.ndarray:
@@ -214,6 +232,36 @@ def op_flags(columns: SubgraphColumns, flags: list[int], n_ops: int) -> np.ndarr
         owner = np.repeat(np.arange(n_ops, dtype=np.int64), np.diff(offsets))
         np.bitwise_or.at(out, owner, table[values])
     return out
+
+
+def operand(columns: SubgraphColumns, ops: np.ndarray, position: int) -> np.ndarray:
+    """Per op of `ops`: its input tensor at `position`, or -1 (omitted, or the op has fewer inputs)."""
+    import numpy as np
+
+    start = columns.input_offsets[ops]
+    present = columns.input_offsets[ops + 1] - start > position
+    out = np.full(len(ops), -1, np.int64)
+    out[present] = columns.inputs[start[present] + position]
+    return out
+
+
+def dtype_in(columns: SubgraphColumns, tensors: np.ndarray, names: Collection[str]) -> np.ndarray:
+    """Per tensor index of `tensors` (-1 allowed, its answer meaningless): whether its dtype is one of `names`."""
+    import numpy as np
+
+    from tpulint._schema import TENSOR_TYPES
+
+    table = np.array([TENSOR_TYPES.get(code) in names for code in range(-128, 128)])
+    return table[columns.dtype_code[tensors].astype(np.int64) + 128]
+
+
+def tensors_with_negative_dims(columns: SubgraphColumns) -> list[int]:
+    """The tensors whose stored shape has a dimension below 0 (-1: dynamic), in index order."""
+    import numpy as np
+
+    at = np.flatnonzero(columns.shapes < 0)
+    owners = np.searchsorted(columns.shape_offsets, at, side="right") - 1
+    return np.unique(owners).tolist()
 
 
 def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
-from tpulint.checks._base import Context, Hit
+from tpulint.checks._base import Context, Hit, prefilter
 from tpulint.findings import TWO_D_OUTPUT, UNSPECIFIED_LIMITATION, VERSION_NOT_SUPPORTED, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _cpu_rule = partial(rule, severity=Severity.ERROR, effect=Effect.CPU, status=UNSPECIFIED_LIMITATION)
 
@@ -73,8 +77,25 @@ def concat_constant_input(ctx: Context, op: Operator) -> list[Hit] | None:
                 "concatenate constants on the CPU or fold them into the next layer", tensor=consts[0])]
 
 
+def _dilated(ctx: Context, ops: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    operators = ctx.sg.operators
+    seen: dict[int, bool] = {}  # by options dict: equal option tables share one
+    out = []
+    for i in ops.tolist():
+        options = operators[i].options
+        dilated = seen.get(id(options))
+        if dilated is None:
+            dilated = seen[id(options)] = (options.get("dilation_w_factor", 1) or 1) != 1 or \
+                (options.get("dilation_h_factor", 1) or 1) != 1
+        out.append(dilated)
+    return np.array(out, bool)
+
+
 @_cpu_rule("TPU502", "unequal-dilation", confidence=Confidence.DOCUMENTED,
            opcodes=("CONV_2D", "DEPTHWISE_CONV_2D"))
+@prefilter(_dilated)
 def unequal_dilation(ctx: Context, op: Operator) -> list[Hit] | None:
     """A convolution uses different dilation in x and y (or a dilated depthwise conv on runtime 12 or older).
 

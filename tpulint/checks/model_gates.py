@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import partial
+from typing import TYPE_CHECKING
 
-from tpulint.checks._base import CONTROL_FLOW, WEIGHTED, Hit, ModelContext, first_op_of_each_code
+from tpulint.checks._base import (
+    CONTROL_FLOW,
+    WEIGHTED,
+    Context,
+    Hit,
+    ModelContext,
+    columns_to_use,
+    dtype_in,
+    first_op_of_each_code,
+    operand,
+    prefilter,
+    tensors_with_negative_dims,
+)
 from tpulint.findings import MODEL_REJECTED, Confidence, Effect, Severity
 from tpulint.graph import Graph
 from tpulint.model import Operator
 from tpulint.registry import rule
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _gate = partial(rule, severity=Severity.ERROR, effect=Effect.MODEL, status=MODEL_REJECTED, scope="model")
 
@@ -125,7 +141,11 @@ def dynamic_shape(ctx: ModelContext) -> list[Hit]:
     for g in ctx.graphs:
         sg = g.subgraph
         tensors = sg.tensors
-        stored = {i for i, t in enumerate(tensors) if t.shape and min(t.shape) < 0}
+        columns = columns_to_use(sg)
+        if columns is not None:
+            stored = set(tensors_with_negative_dims(columns))
+        else:
+            stored = {i for i, t in enumerate(tensors) if t.shape and min(t.shape) < 0}
         for i in sg.inputs:
             if i in stored:
                 hits.append(Hit(f"input {tensors[i].name!r} has dynamic stored shape {list(tensors[i].shape)}",
@@ -228,8 +248,16 @@ def model_not_quantized(ctx: ModelContext) -> list[Hit]:
                 effect=None if reject else Effect.NONE)]
 
 
+def _bias_of_another_dtype(ctx: Context, ops: np.ndarray) -> np.ndarray:
+    columns = ctx.sg.columns
+    assert columns is not None
+    bias = operand(columns, ops, WEIGHTED[ctx.sg.operators[int(ops[0])].opcode][1])
+    return (bias >= 0) & ~dtype_in(columns, bias, ctx.profile.bias_dtypes)
+
+
 @_gate("TPU004", "non-int32-bias", confidence=Confidence.OBSERVED, opcodes=(
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"), scope="op")
+@prefilter(_bias_of_another_dtype)
 def non_int32_bias(ctx, op) -> list[Hit] | None:
     """The bias of a convolution or fully-connected op is not {bias_dtypes}; compilation aborts.
 

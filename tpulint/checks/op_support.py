@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies, seen_only_on
+from typing import TYPE_CHECKING
+
+from tpulint.checks._base import CONTROL_FLOW, LSTM_VARIANTS, Context, Hit, applies, prefilter, seen_only_on
 from tpulint.config import DEFAULT_COMPILER
 from tpulint.findings import NOT_SUPPORTED, UNSUPPORTED_DATA_TYPE, VERSION_NOT_SUPPORTED, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.profile import load_profile
 from tpulint.registry import rule
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Concrete replacements for common unsupported ops (#272, #353, #508, #386).
 _REPLACEMENTS = {
@@ -91,9 +96,24 @@ def op_needs_newer_runtime(ctx: Context, op: Operator) -> list[Hit] | None:
                 f"target runtime {spec.min_runtime} or later (--min-runtime {spec.min_runtime})")]
 
 
+def _newer_version(ctx: Context, ops: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    columns = ctx.sg.columns
+    assert columns is not None
+    operators = ctx.sg.operators
+    limit = ctx.profile.ops[operators[int(ops[0])].opcode].max_version
+    assert limit is not None  # the check applies to such opcodes only
+    codes = columns.opcode_index[ops]
+    distinct, first = np.unique(codes, return_index=True)  # the version is the operator-code entry's
+    newer = [code for code, i in zip(distinct.tolist(), first.tolist()) if operators[int(ops[i])].version > limit]
+    return np.isin(codes, newer)
+
+
 @rule("TPU105", "op-version-not-mapped", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
       status=VERSION_NOT_SUPPORTED)
 @applies(lambda ctx, code: code in ctx.profile.ops and ctx.profile.ops[code].max_version is not None)
+@prefilter(_newer_version)
 def op_version_not_mapped(ctx: Context, op: Operator) -> list[Hit] | None:
     """The operator's version parses but is newer than the versions compiler {compiler} maps.
 

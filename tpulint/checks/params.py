@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from tpulint.checks._base import WEIGHTED, Context, Hit
+from typing import TYPE_CHECKING
+
+from tpulint.checks._base import WEIGHTED, Context, Hit, operand, prefilter
 from tpulint.findings import NOT_CONSTANT, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
 
+if TYPE_CHECKING:
+    import numpy as np
+
+
+def _an_operand_not_constant(ctx: Context, ops: np.ndarray) -> np.ndarray:
+    columns = ctx.sg.columns
+    assert columns is not None
+    weights, bias = WEIGHTED[ctx.sg.operators[int(ops[0])].opcode]
+    w, b = operand(columns, ops, weights), operand(columns, ops, bias)
+    return ((w >= 0) & ~columns.is_constant[w]) | ((b >= 0) & ~columns.is_constant[b])
+
 
 @rule("TPU400", "non-constant-weights", severity=Severity.ERROR, confidence=Confidence.OBSERVED, effect=Effect.CPU,
       status=NOT_CONSTANT, opcodes=sorted(WEIGHTED), limits=("fully_connected_constant_weights",))
+@prefilter(_an_operand_not_constant)
 def non_constant_weights(ctx: Context, op: Operator) -> list[Hit] | None:
     """The weights or bias of a convolution or fully-connected op are computed at run time, not constants.
 
