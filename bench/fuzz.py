@@ -28,7 +28,7 @@ import traceback
 import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -359,7 +359,8 @@ class Outcome:
 SLOW_FORMATS = frozenset({"html"})  # ~25 ms per document (a jinja2 template): rendered on every Nth case
 
 
-# --reader both: every case is also decoded by both reader strategies, which must agree exactly.
+# --reader both: every case is also decoded by both reader strategies, which must agree exactly, and analysed
+# over objects and over columns with every array path taken, which must report the same.
 COMPARE_READERS = False
 
 
@@ -395,6 +396,30 @@ def compare_readers(data: bytes) -> None:
     objects, columns = decoded_by(data, "objects"), decoded_by(data, "columnar")
     if not models_equal(objects, columns):
         raise AssertionError("the reader strategies disagree " + _first_difference(repr(objects), repr(columns)))
+    if not isinstance(objects, str):
+        loops, arrays = analysed(objects, 10 ** 9), analysed(columns, 0)  # type: ignore[arg-type]
+        if loops != arrays:
+            raise AssertionError("the array paths disagree with the loops " + _first_difference(repr(loops),
+                                                                                                repr(arrays)))
+
+
+def analysed(model: Any, columns_from: int) -> object:
+    """Findings, placements and memory blocks of `model` with the analysis over columns from `columns_from`
+    tensors (0: every array path however small the model), or the ModelError's message."""
+    import tpulint.graph as graph_module
+    import tpulint.model_types as model_types
+
+    saved = model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS
+    model_types.COLUMNS_FROM_TENSORS = graph_module.COLUMNS_FROM_OPS = columns_from
+    try:
+        report = analyze_model(model, Config())
+    except ModelError as e:
+        return f"ModelError: {e}"
+    finally:
+        model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved
+    memory = report.memory
+    return (report.findings, [p.placements for p in report.partitions], memory,
+            memory.layers if memory is not None else None)
 
 
 def run_pipeline(data: bytes, path: str = "fuzz.tflite", slow_formats: bool = True) -> str:

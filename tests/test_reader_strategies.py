@@ -184,15 +184,16 @@ def test_graph_from_columns_leaves_malformed_subgraphs_to_the_object_build(monke
 @pytest.mark.parametrize("compiler", ["14.1", "15.0", "16.0"])
 def test_tensor_and_op_flags_from_columns_equal_the_loop(monkeypatch, compiler):
     import tpulint.checks._base as base
+    import tpulint.model_types as model_types
     from tpulint.config import Config
     from tpulint.graph import Graph
     from tpulint.profile import load_profile
 
     profile = load_profile(compiler)
     for sg in _column_subgraphs(monkeypatch):
-        monkeypatch.setattr(base, "COLUMNS_FROM_TENSORS", 10 ** 9)
+        monkeypatch.setattr(model_types, "COLUMNS_FROM_TENSORS", 10 ** 9)
         loop = base.Context(None, Graph._build_from_objects(sg), profile, Config()).flags  # type: ignore[arg-type]
-        monkeypatch.setattr(base, "COLUMNS_FROM_TENSORS", 0)
+        monkeypatch.setattr(model_types, "COLUMNS_FROM_TENSORS", 0)
         assert base.tensor_flags(sg.columns, profile).tolist() == loop  # type: ignore[attr-defined]
         per_op = [0] * len(sg.operators)  # type: ignore[attr-defined]
         for op in sg.operators:  # type: ignore[attr-defined]
@@ -239,9 +240,10 @@ def test_auto_without_numpy_loaded_reads_objects_and_does_not_import_numpy(tmp_p
 
 def test_the_array_paths_report_what_the_loops_report(monkeypatch):
     """Every corpus model and the fuzzer's kitchen sink, however small: the findings, placements and memory
-    estimate over the columns (flags, rule prefilters, graph) equal those of the object path."""
-    import tpulint.checks._base as base
+    estimate (each parameter block) over the columns (flags, rule prefilters, graph, memory) equal those of the
+    object path."""
     import tpulint.graph as graph_module
+    import tpulint.model_types as model_types
 
     sources: list[object] = [fuzz.kitchen_sink(), _chain(40), int8_cnn().build()]
     if CORPUS.is_dir():
@@ -250,8 +252,10 @@ def test_the_array_paths_report_what_the_loops_report(monkeypatch):
         reports = []
         for strategy, threshold in (("objects", 10 ** 9), ("columnar", 0)):
             monkeypatch.setenv(READER_ENV, strategy)
-            monkeypatch.setattr(base, "COLUMNS_FROM_TENSORS", threshold)
+            monkeypatch.setattr(model_types, "COLUMNS_FROM_TENSORS", threshold)
             monkeypatch.setattr(graph_module, "COLUMNS_FROM_OPS", threshold)
             report = analyze(source)  # type: ignore[arg-type]
-            reports.append((report.findings, [p.placements for p in report.partitions], report.memory))
+            memory = report.memory
+            reports.append((report.findings, [p.placements for p in report.partitions], memory,
+                            memory.layers if memory is not None else None))
         assert reports[0] == reports[1], source

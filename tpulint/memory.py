@@ -49,6 +49,7 @@ from typing import AbstractSet, Any, Iterable, Iterator, NamedTuple, Sequence
 
 from tpulint.graph import Graph
 from tpulint.model import Model, Subgraph, Tensor
+from tpulint.model_types import columns_to_use
 
 KIB, MIB = 1024, 1024 * 1024
 LANES = 16
@@ -399,22 +400,36 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
         sg = g.subgraph
         on_chip = frozenset(ops)
         outputs = frozenset(sg.outputs)
-        for i in sorted(ops):
+
+        def op_layers(i: int) -> list[LayerParams]:
+            """The parameter blocks of on-chip op i: its own, a FULLY_CONNECTED's output relayout, constants."""
+            out = []
             if sg.operators[i].opcode == "RESHAPE":
                 params = relayout_params(sg, i, on_chip, g.producer)
             else:
                 params = layer_params(sg, i)
             if params is not None:
-                layers.append(params)
+                out.append(params)
                 if params.opcode == "FULLY_CONNECTED":
                     moved = transposed_output_params(sg, i, on_chip, g.consumers, outputs)
                     if moved is not None:
-                        layers.append(moved)
+                        out.append(moved)
             if sg.operators[i].opcode in _REQUANTIZING:
                 streamed = constant_operands(sg, i)
                 if streamed is not None:
-                    layers.append(streamed)
-        a = largest_activation(sg, ops)
+                    out.append(streamed)
+            return out
+
+        columns = columns_to_use(sg)
+        if columns is not None:
+            from tpulint import memory_columns
+
+            layers += memory_columns.layers(sg, columns, sorted(ops), op_layers)
+            a = memory_columns.largest_activation(sg, columns, ops)
+        else:
+            for i in sorted(ops):
+                layers += op_layers(i)
+            a = largest_activation(sg, ops)
         if a is not None and (activation is None or a[1] > activation[1]):
             activation = a
     return _fill(layers, budget, activation)
@@ -423,12 +438,14 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
 def _fill(layers: Sequence[LayerParams], budget: int, activation: tuple[str, int] | None) -> MemoryEstimate:
     remaining = budget
     streamed: list[LayerParams] = []
+    total = 0
     for p in layers:
-        if p.always_streamed or p.bytes > remaining:
+        size = p.bytes
+        total += size
+        if p.constant or p.host_fed or p.row_bytes > ROW_LIMIT or size > remaining:  # p.always_streamed, inlined
             streamed.append(p)
         else:
-            remaining -= p.bytes
-    total = sum(p.bytes for p in layers)
+            remaining -= size
     out = sum(p.bytes for p in streamed)
     return MemoryEstimate(total, total - out, out, budget, activation, UNCERTAINTY_PCT, METHOD, "estimate",
                           tuple(layers), tuple(streamed))

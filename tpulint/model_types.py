@@ -139,6 +139,46 @@ class SubgraphColumns:
     outputs: Any  # int32
     output_offsets: Any  # int64, n_ops + 1
 
+    def operand(self, ops: Any, position: int) -> Any:
+        """Per op of the index array `ops`: its input tensor at `position`, or -1 (omitted, or fewer inputs)."""
+        import numpy as np
+
+        start = self.input_offsets[ops]
+        present = self.input_offsets[ops + 1] - start > position
+        out = np.full(len(ops), -1, np.int64)
+        out[present] = self.inputs[start[present] + position]
+        return out
+
+    def first_output(self, ops: Any) -> Any:
+        """Per op of `ops`: its first output tensor, or -1 when it has none."""
+        import numpy as np
+
+        start = self.output_offsets[ops]
+        present = self.output_offsets[ops + 1] > start
+        out = np.full(len(ops), -1, np.int64)
+        out[present] = self.outputs[start[present]]
+        return out
+
+    def dim(self, tensors: Any, from_end: int, default: int) -> Any:
+        """Per tensor of `tensors` (all >= 0): its shape's dimension `from_end` from the end (1: the last), or
+        `default` where its rank is smaller."""
+        import numpy as np
+
+        end = self.shape_offsets[tensors + 1]
+        present = end - self.shape_offsets[tensors] >= from_end
+        out = np.full(len(tensors), default, np.int64)
+        out[present] = self.shapes[end[present] - from_end]
+        return out
+
+
+# Below this many tensors, loops over a subgraph's objects are faster than numpy's per-call cost.
+COLUMNS_FROM_TENSORS = 256
+
+
+def columns_to_use(sg: Subgraph) -> SubgraphColumns | None:
+    """The subgraph's columns when the reader kept them and it is large enough for array math to pay, else None."""
+    return sg.columns if sg.columns is not None and len(sg.tensors) >= COLUMNS_FROM_TENSORS else None
+
 
 @dataclass(frozen=True, slots=True)
 class Subgraph:

@@ -13,8 +13,8 @@ import numpy as np
 
 from tpulint.analysis import analyze_model
 from tpulint.config import Config
-import tpulint.checks._base as checks_base
 import tpulint.graph as graph_module
+import tpulint.model_types as model_types
 from tpulint.model import READER_ENV, read_model
 from tpulint.testing import ModelBuilder
 
@@ -47,9 +47,9 @@ def good(code: str, build: Callable[[], ModelBuilder], **config: Any) -> Case:
 @contextlib.contextmanager
 def array_paths() -> Iterator[None]:
     """Read as columns and take every array path (flags, prefilters, graph) however small the model."""
-    saved = os.environ.get(READER_ENV), checks_base.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS
+    saved = os.environ.get(READER_ENV), model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS
     os.environ[READER_ENV] = "columnar"
-    checks_base.COLUMNS_FROM_TENSORS = graph_module.COLUMNS_FROM_OPS = 0
+    model_types.COLUMNS_FROM_TENSORS = graph_module.COLUMNS_FROM_OPS = 0
     try:
         yield
     finally:
@@ -57,7 +57,7 @@ def array_paths() -> Iterator[None]:
             del os.environ[READER_ENV]
         else:
             os.environ[READER_ENV] = saved[0]
-        checks_base.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved[1], saved[2]
+        model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved[1], saved[2]
 
 
 def found(case: Case, tmp_path: Path) -> set[tuple[str, int | None]]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpulint.findings import Confidence, Effect, Severity
+from tpulint.model_types import columns_to_use
 
 if TYPE_CHECKING:
     import numpy as np
@@ -179,13 +180,6 @@ class Context:
         return f"{t.name!r} ({t.dtype}[{t.shape_text()}])"
 
 
-# Below this many tensors, the per-tensor loop is faster than numpy's per-call cost.
-COLUMNS_FROM_TENSORS = 256
-
-
-def columns_to_use(sg: Subgraph) -> SubgraphColumns | None:
-    """The subgraph's columns when the reader kept them and it is large enough for array math to pay, else None."""
-    return sg.columns if sg.columns is not None and len(sg.tensors) >= COLUMNS_FROM_TENSORS else None
 
 
 def tensor_flags(columns: SubgraphColumns, profile: Profile) -> np.ndarray:
@@ -234,17 +228,6 @@ def op_flags(columns: SubgraphColumns, flags: list[int], n_ops: int) -> np.ndarr
     return out
 
 
-def operand(columns: SubgraphColumns, ops: np.ndarray, position: int) -> np.ndarray:
-    """Per op of `ops`: its input tensor at `position`, or -1 (omitted, or the op has fewer inputs)."""
-    import numpy as np
-
-    start = columns.input_offsets[ops]
-    present = columns.input_offsets[ops + 1] - start > position
-    out = np.full(len(ops), -1, np.int64)
-    out[present] = columns.inputs[start[present] + position]
-    return out
-
-
 def dtype_in(columns: SubgraphColumns, tensors: np.ndarray, names: Collection[str]) -> np.ndarray:
     """Per tensor index of `tensors` (-1 allowed, its answer meaningless): whether its dtype is one of `names`."""
     import numpy as np
@@ -267,8 +250,8 @@ def tensors_with_negative_dims(columns: SubgraphColumns) -> list[int]:
 def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:
     """The ops of `sg` in order, or (from the reader's columns) only the first op using each operator-code
     entry: enough for whatever depends only on the op's code (opcode, version, custom code)."""
-    columns = sg.columns
-    if columns is None or len(sg.operators) < COLUMNS_FROM_TENSORS:
+    columns = columns_to_use(sg)
+    if columns is None:
         return sg.operators
     import numpy as np
 

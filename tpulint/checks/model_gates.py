@@ -15,7 +15,6 @@ from tpulint.checks._base import (
     columns_to_use,
     dtype_in,
     first_op_of_each_code,
-    operand,
     prefilter,
     tensors_with_negative_dims,
 )
@@ -251,7 +250,7 @@ def model_not_quantized(ctx: ModelContext) -> list[Hit]:
 def _bias_of_another_dtype(ctx: Context, ops: np.ndarray) -> np.ndarray:
     columns = ctx.sg.columns
     assert columns is not None
-    bias = operand(columns, ops, WEIGHTED[ctx.sg.operators[int(ops[0])].opcode][1])
+    bias = columns.operand(ops, WEIGHTED[ctx.sg.operators[int(ops[0])].opcode][1])
     return (bias >= 0) & ~dtype_in(columns, bias, ctx.profile.bias_dtypes)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tpulint.checks._base import WEIGHTED, Context, Hit, operand, prefilter
+from tpulint.checks._base import WEIGHTED, Context, Hit, prefilter
 from tpulint.findings import NOT_CONSTANT, Confidence, Effect, Severity
 from tpulint.model import Operator
 from tpulint.registry import rule
@@ -17,7 +17,7 @@ def _an_operand_not_constant(ctx: Context, ops: np.ndarray) -> np.ndarray:
     columns = ctx.sg.columns
     assert columns is not None
     weights, bias = WEIGHTED[ctx.sg.operators[int(ops[0])].opcode]
-    w, b = operand(columns, ops, weights), operand(columns, ops, bias)
+    w, b = columns.operand(ops, weights), columns.operand(ops, bias)
     return ((w >= 0) & ~columns.is_constant[w]) | ((b >= 0) & ~columns.is_constant[b])
 
 
