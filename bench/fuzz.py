@@ -404,7 +404,7 @@ def compare_readers(data: bytes) -> None:
 
 
 def analysed(model: Any, columns_from: int) -> object:
-    """Findings, placements and memory blocks of `model` with the analysis over columns from `columns_from`
+    """Findings, partitions and memory blocks of `model` with the analysis over columns from `columns_from`
     tensors (0: every array path however small the model), or the ModelError's message."""
     import tpulint.graph as graph_module
     import tpulint.model_types as model_types
@@ -418,7 +418,7 @@ def analysed(model: Any, columns_from: int) -> object:
     finally:
         model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved
     memory = report.memory
-    return (report.findings, [p.placements for p in report.partitions], memory,
+    return (report.findings, report.partitions, memory,
             memory.layers if memory is not None else None)
 
 

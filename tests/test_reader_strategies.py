@@ -238,6 +238,16 @@ def test_auto_without_numpy_loaded_reads_objects_and_does_not_import_numpy(tmp_p
     assert run.returncode == 0, run.stderr
 
 
+def _reads_in_reverse() -> bytes:
+    """An ADD reading tensor 1 before tensor 0: its segment's inputs are listed in read order, (1, 0)."""
+    b = ModelBuilder()
+    b.tensor("a", [1, 8, 8, 4], "int8", quant=(0.5, 0))
+    b.tensor("b", [1, 8, 8, 4], "int8", quant=(0.5, 0))
+    b.tensor("y", [1, 8, 8, 4], "int8", quant=(0.5, 0))
+    b.op("ADD", ["b", "a"], ["y"])
+    return b.io(["a", "b"], ["y"]).build()
+
+
 def test_the_array_paths_report_what_the_loops_report(monkeypatch):
     """Every corpus model and the fuzzer's kitchen sink, however small: the findings, placements and memory
     estimate (each parameter block) over the columns (flags, rule prefilters, graph, memory) equal those of the
@@ -245,7 +255,7 @@ def test_the_array_paths_report_what_the_loops_report(monkeypatch):
     import tpulint.graph as graph_module
     import tpulint.model_types as model_types
 
-    sources: list[object] = [fuzz.kitchen_sink(), _chain(40), int8_cnn().build()]
+    sources: list[object] = [fuzz.kitchen_sink(), _chain(40), int8_cnn().build(), _reads_in_reverse()]
     if CORPUS.is_dir():
         sources += sorted(CORPUS.rglob("*.tflite"))
     for source in sources:
@@ -256,6 +266,6 @@ def test_the_array_paths_report_what_the_loops_report(monkeypatch):
             monkeypatch.setattr(graph_module, "COLUMNS_FROM_OPS", threshold)
             report = analyze(source)  # type: ignore[arg-type]
             memory = report.memory
-            reports.append((report.findings, [p.placements for p in report.partitions], memory,
+            reports.append((report.findings, report.partitions, memory,
                             memory.layers if memory is not None else None))
         assert reports[0] == reports[1], source

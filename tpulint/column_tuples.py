@@ -7,6 +7,18 @@ from typing import Any
 import numpy as np
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)` of an int array: a bincount for a small range, else a sort (numpy 2's hash-based
+    unique takes 8 ms on 60,000 int64 where a sort takes 2, and 0.9 ms on small counts where a bincount takes 0.1)."""
+    if not values.size:
+        return values[:0]
+    low, high = int(values.min()), int(values.max())
+    if high - low < 4096:
+        return np.flatnonzero(np.bincount((values - low).astype(np.intp, copy=False))) + low
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def cut(values: np.ndarray, offsets: np.ndarray) -> list[tuple[Any, ...]]:
     """`[tuple(values[offsets[i]:offsets[i + 1]]) for i in range(len(offsets) - 1)]`, built per distinct length:
     the vectors of one length form a matrix whose columns zip into tuples, scattered back by index."""
@@ -15,7 +27,7 @@ def cut(values: np.ndarray, offsets: np.ndarray) -> list[tuple[Any, ...]]:
         return []
     starts = offsets[:-1]
     counts = np.diff(offsets)
-    lengths = np.unique(counts).tolist()
+    lengths = distinct(counts).tolist()
     if lengths == [0]:
         return [()] * n
     out = np.empty(n, dtype=object)

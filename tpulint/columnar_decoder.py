@@ -20,6 +20,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from tpulint import _schema
+from tpulint.column_tuples import distinct
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader
 from tpulint.model_types import MAX_RANK, Operator, Quantization, Subgraph, SubgraphColumns, Tensor
@@ -91,7 +92,7 @@ _INT32S = _VECTORS["i"]
 def _int32_tuples(raw: list[bytes], count: np.ndarray) -> list[tuple[int, ...]]:
     """The int32 tuples of the vectors `raw` (of `count` elements each), unpacked at C speed: the vectors of
     one length joined and iterated by one struct, then put back in order."""
-    lengths = np.unique(count).tolist()
+    lengths = distinct(count).tolist()
     if len(lengths) == 1:
         k = lengths[0]
         return list(struct.Struct(f"<{k}i").iter_unpack(b"".join(raw))) if k else [()] * len(raw)
@@ -492,7 +493,7 @@ class ColumnarDecoder(ObjectDecoder):
         op_index = np.flatnonzero(wanted)
         if int(opt_pos.max()) > self.size - 4:
             raise Fallback
-        for t in np.unique(types).tolist():
+        for t in distinct(types).tolist():
             spec = OPTIONS.get(t) or options_of(t)
             if spec is None:
                 continue
@@ -509,11 +510,11 @@ class ColumnarDecoder(ObjectDecoder):
                 gat, gops = at[group], ops[group]
                 rows = self.u8[(gat[:, None] + np.arange(4, table_size, dtype=_I64)).reshape(-1)].reshape(
                     len(gat), table_size - 4)
-                distinct, first, which = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+                tables, first, which = np.unique(rows, axis=0, return_index=True, return_inverse=True)
                 unpack, _, _, pick, defaults = plan
                 data = self.r.data
                 dicts = []
-                for f, raw in zip(first.tolist(), distinct):
+                for f, raw in zip(first.tolist(), tables):
                     key = (id(plan), raw.tobytes())
                     options = shared.get(key)
                     if options is None:

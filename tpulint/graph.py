@@ -146,6 +146,8 @@ def _build_from_columns(cls: type[Graph], sg: Subgraph) -> Graph | None:
     well formed (a tensor written twice, read before written), for the object path to name the problem."""
     import numpy as np
 
+    from tpulint.column_tuples import distinct
+
     c = sg.columns
     assert c is not None
     n_tensors, n_ops = len(sg.tensors), len(sg.operators)
@@ -170,7 +172,7 @@ def _build_from_columns(cls: type[Graph], sg: Subgraph) -> Graph | None:
     consumers = _groups(ids[reader[order]], np.bincount(inputs, minlength=n_tensors), n_tensors)
     # preds/succs: the distinct (reader, source) edges, sorted both ways
     written = source >= 0
-    edges = np.unique(reader[written] * max(n_ops, 1) + source[written])
+    edges = distinct(reader[written] * max(n_ops, 1) + source[written])
     dst, src = edges // max(n_ops, 1), edges % max(n_ops, 1)
     preds = _groups(ids[src], np.bincount(dst, minlength=n_ops), n_ops)
     by_source = np.lexsort((dst, src))

@@ -7,7 +7,8 @@ from typing import Iterable, Sequence
 
 from tpulint.findings import MAPPED, MORE_THAN_ONE_SUBGRAPH, Effect, Finding
 from tpulint.graph import Graph
-from tpulint.model import fast_constructor
+from tpulint.model import SubgraphColumns, fast_constructor
+from tpulint.model_types import columns_to_use
 
 TPU = "tpu"
 CPU = "cpu"
@@ -95,18 +96,21 @@ class _Verdicts:
 
 def own_verdicts(n_ops: int, findings: Iterable[Finding], subgraph: int) -> _Verdicts:
     status: list[str | None] = [None] * n_ops
-    codes: list[list[str]] = [[] for _ in range(n_ops)]
+    found: dict[int, dict[str, None]] = {}  # op -> its CPU findings' codes, in order, once each
     rank = {s: i for i, s in enumerate(_STATUS_PRECEDENCE)}
     for f in findings:
         loc = f.location
         if f.effect is not Effect.CPU or loc.subgraph != subgraph or loc.operator is None:
             continue
         i = loc.operator
-        codes[i].append(f.code)
+        found.setdefault(i, {})[f.code] = None
         new = f.status or _STATUS_PRECEDENCE[-1]
         if status[i] is None or rank.get(new, len(rank)) < rank.get(status[i], len(rank)):  # type: ignore[arg-type]
             status[i] = new
-    return _Verdicts(status, [tuple(dict.fromkeys(c)) for c in codes])
+    codes: list[tuple[str, ...]] = [()] * n_ops
+    for i, c in found.items():
+        codes[i] = tuple(c)
+    return _Verdicts(status, codes)
 
 
 def partition(graph: Graph, findings: Sequence[Finding], options: PartitionOptions = PartitionOptions(),
@@ -321,6 +325,9 @@ def _segments(graph: Graph, on_tpu: list[bool], multiple: bool) -> list[int | No
 
 def _segment_boundaries(graph: Graph, segment_of: list[int | None]) -> tuple[Segment, ...]:
     sg = graph.subgraph
+    columns = columns_to_use(sg)
+    if columns is not None:
+        return _segment_boundaries_over_columns(graph, segment_of, columns)
     members: dict[int, list[int]] = {}
     for i, s in enumerate(segment_of):
         if s is not None:
@@ -347,6 +354,45 @@ def _segment_boundaries(graph: Graph, segment_of: list[int | None]) -> tuple[Seg
                             outputs[t] = None
                             break
         segments.append(Segment(s, tuple(ops), tuple(inputs), tuple(outputs)))
+    return tuple(segments)
+
+
+def _segment_boundaries_over_columns(graph: Graph, segment_of: list[int | None],
+                                     columns: SubgraphColumns) -> tuple[Segment, ...]:
+    """_segment_boundaries as array math over the columns: each segment's inputs in the order its ops first read
+    them, its outputs in the order its ops write them."""
+    import numpy as np
+
+    from tpulint.column_tuples import distinct
+
+    segment = np.array([-1 if s is None else s for s in segment_of], np.int64)
+    producer = np.array(graph.producer, np.int64)
+    n_tensors = len(producer)
+    reader = np.repeat(np.arange(len(segment)), np.diff(columns.input_offsets))
+    read = columns.inputs.astype(np.int64)
+    kept = read >= 0
+    reader, read = reader[kept], read[kept]
+    home = np.where(producer[read] >= 0, segment[producer[read]], -1)  # the segment of the read's producer
+    into = segment[reader]
+    entering = (into >= 0) & (home != into) & ~columns.is_constant[read]
+    key = into[entering] * n_tensors + read[entering]
+    _, first = np.unique(key, return_index=True)  # each (segment, tensor) once, at its first read
+    first.sort()
+    in_segment, in_tensor = into[entering][first], read[entering][first]
+    leaves = np.zeros(n_tensors, bool)
+    leaves[read[(home >= 0) & (home != into)]] = True
+    if sg_outputs := graph.subgraph.outputs:
+        leaves[np.array(sg_outputs, np.int64)] = True
+    writer = np.repeat(np.arange(len(segment)), np.diff(columns.output_offsets))
+    written = columns.outputs.astype(np.int64)
+    out = (segment[writer] >= 0) & leaves[written]
+    out_segment, out_tensor = segment[writer][out], written[out]
+    members = np.flatnonzero(segment >= 0)
+    member_segment = segment[members]
+    segments = []
+    for s in distinct(member_segment).tolist():
+        segments.append(Segment(s, tuple(members[member_segment == s].tolist()),
+                                tuple(in_tensor[in_segment == s].tolist()), tuple(out_tensor[out_segment == s].tolist())))
     return tuple(segments)
 
 

@@ -242,9 +242,11 @@ def tensors_with_negative_dims(columns: SubgraphColumns) -> list[int]:
     """The tensors whose stored shape has a dimension below 0 (-1: dynamic), in index order."""
     import numpy as np
 
+    from tpulint.column_tuples import distinct
+
     at = np.flatnonzero(columns.shapes < 0)
     owners = np.searchsorted(columns.shape_offsets, at, side="right") - 1
-    return np.unique(owners).tolist()
+    return distinct(owners).tolist()
 
 
 def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:
