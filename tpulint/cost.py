@@ -22,6 +22,8 @@ def cut_off_counts(graph: Graph, part: Partition) -> list[int]:
     on_cpu = [p.placement == CPU for p in placements]
     cut = [on_cpu[i] and placements[i].status == MORE_THAN_ONE_SUBGRAPH and not placements[i].codes
            for i in range(n)]
+    if not any(cut):
+        return [0] * n  # nothing cut off: every count is 0
     bit_number: dict[int, int] = {}  # numbers, not the 1 << k values: those would take quadratic memory too
     for i in range(n):
         if cut[i]:

@@ -233,6 +233,7 @@ class Model:
     buffer_offsets: tuple[int, ...] = field(default=(), compare=False, repr=False)
     # The bytes of a model parsed from memory (read_model_bytes); None for a file, which is reopened instead.
     source: bytes | None = field(default=None, compare=False, repr=False)
+    _compiled: bool | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def main(self) -> Subgraph:
@@ -240,9 +241,12 @@ class Model:
 
     @property
     def is_compiled(self) -> bool:
-        return any(EDGETPU_CUSTOM_CODE in map(_custom_code, sg.operators)  # the common "no" at C speed
-                   and any(op.custom_code == EDGETPU_CUSTOM_CODE and op.opcode == "CUSTOM" for op in sg.operators)
-                   for sg in self.subgraphs)
+        if self._compiled is None:  # asked by several rules and the pipeline: looked up once
+            object.__setattr__(self, "_compiled", any(
+                EDGETPU_CUSTOM_CODE in map(_custom_code, sg.operators)  # the common "no" at C speed
+                and any(op.custom_code == EDGETPU_CUSTOM_CODE and op.opcode == "CUSTOM" for op in sg.operators)
+                for sg in self.subgraphs))
+        return self._compiled  # type: ignore[return-value]
 
 
 

@@ -255,11 +255,30 @@ def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:
     columns = columns_to_use(sg)
     if columns is None:
         return sg.operators
+    operators = sg.operators
+    return [operators[i] for i in _first_of_each_code(sg, columns)]
+
+
+def _first_of_each_code(sg: Subgraph, columns: SubgraphColumns) -> list[int]:
+    """The index of the first op using each operator-code entry, in op order."""
     import numpy as np
 
-    first = np.unique(columns.opcode_index, return_index=True)[1]
+    return sorted(np.unique(columns.opcode_index, return_index=True)[1].tolist())
+
+
+def ops_with_opcode(sg: Subgraph, opcodes: Collection[str]) -> list[Operator]:
+    """The ops of `sg` whose opcode is one of `opcodes`, in order (over the reader's columns: one array pass)."""
+    columns = columns_to_use(sg)
+    if columns is None:
+        return [op for op in sg.operators if op.opcode in opcodes]
+    import numpy as np
+
+    firsts = [i for i in _first_of_each_code(sg, columns) if sg.operators[i].opcode in opcodes]
+    if not firsts:
+        return []
+    wanted = columns.opcode_index[np.array(firsts, np.int64)]  # their operator-code entries
     operators = sg.operators
-    return [operators[i] for i in sorted(first.tolist())]
+    return [operators[i] for i in np.flatnonzero(np.isin(columns.opcode_index, wanted)).tolist()]
 
 
 class ModelContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from tpulint.checks._base import Context, Hit, prefilter
@@ -80,17 +81,15 @@ def concat_constant_input(ctx: Context, op: Operator) -> list[Hit] | None:
 def _dilated(ctx: Context, ops: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    operators = ctx.sg.operators
-    seen: dict[int, bool] = {}  # by options dict: equal option tables share one
-    out = []
-    for i in ops.tolist():
-        options = operators[i].options
-        dilated = seen.get(id(options))
-        if dilated is None:
-            dilated = seen[id(options)] = (options.get("dilation_w_factor", 1) or 1) != 1 or \
-                (options.get("dilation_h_factor", 1) or 1) != 1
-        out.append(dilated)
-    return np.array(out, bool)
+    options = list(map(_options_of, map(ctx.sg.operators.__getitem__, ops.tolist())))
+    # Equal option tables share one dict: each distinct dict is looked at once (C-level maps over the ops).
+    distinct = dict(zip(map(id, options), options))
+    dilated = {k: (o.get("dilation_w_factor", 1) or 1) != 1 or (o.get("dilation_h_factor", 1) or 1) != 1
+               for k, o in distinct.items()}
+    return np.fromiter(map(dilated.__getitem__, map(id, options)), bool, len(options))
+
+
+_options_of = attrgetter("options")
 
 
 @_cpu_rule("TPU502", "unequal-dilation", confidence=Confidence.DOCUMENTED,

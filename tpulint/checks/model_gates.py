@@ -15,6 +15,7 @@ from tpulint.checks._base import (
     columns_to_use,
     dtype_in,
     first_op_of_each_code,
+    ops_with_opcode,
     prefilter,
     tensors_with_negative_dims,
 )
@@ -150,7 +151,7 @@ def dynamic_shape(ctx: ModelContext) -> list[Hit]:
                 hits.append(Hit(f"input {tensors[i].name!r} has dynamic stored shape {list(tensors[i].shape)}",
                                 "fix the input shape (batch 1) before converting", subgraph=sg.index, tensor=i))
         # Without a stored dynamic shape, only the ops with value-shaped operands can be hit.
-        for op in sg.operators if stored else [op for op in sg.operators if op.opcode in SHAPE_OPERANDS]:
+        for op in sg.operators if stored else ops_with_opcode(sg, SHAPE_OPERANDS):
             computed = value_shaped_operands(op, tensors)
             if computed:
                 t = tensors[computed[0]]
@@ -308,7 +309,7 @@ def multiple_subgraphs(ctx: ModelContext) -> list[Hit]:
     """
     hits = [Hit(f"control-flow op {op.opcode} calls other subgraphs", "unroll the loop or conditional",
                 op=op, subgraph=g.subgraph.index)
-            for g in ctx.graphs for op in g.subgraph.operators if op.opcode in CONTROL_FLOW]
+            for g in ctx.graphs for op in ops_with_opcode(g.subgraph, CONTROL_FLOW)]
     if not hits and len(ctx.model.subgraphs) > 1:
         hits.append(Hit(f"the model has {len(ctx.model.subgraphs)} subgraphs; the compiler handles one",
                         "export a single-subgraph model", subgraph=1))
