@@ -12,15 +12,13 @@ names the problem, so a hostile file gets the same one-line ModelError from both
 
 from __future__ import annotations
 
-import struct
 from itertools import repeat
-from operator import itemgetter
 from typing import Any, Mapping
 
 import numpy as np
 
 from tpulint import _schema
-from tpulint.column_tuples import distinct
+from tpulint.column_tuples import cut, distinct
 from tpulint.errors import ModelError
 from tpulint.flatbuf import Reader
 from tpulint.model_types import MAX_RANK, Operator, Quantization, Subgraph, SubgraphColumns, Tensor
@@ -87,25 +85,6 @@ def _int32s(raw: bytes) -> tuple[int, ...]:
 
 
 _INT32S = _VECTORS["i"]
-
-
-def _int32_tuples(raw: list[bytes], count: np.ndarray) -> list[tuple[int, ...]]:
-    """The int32 tuples of the vectors `raw` (of `count` elements each), unpacked at C speed: the vectors of
-    one length joined and iterated by one struct, then put back in order."""
-    lengths = distinct(count).tolist()
-    if len(lengths) == 1:
-        k = lengths[0]
-        return list(struct.Struct(f"<{k}i").iter_unpack(b"".join(raw))) if k else [()] * len(raw)
-    out = np.empty(len(raw), dtype=object)
-    for k in lengths:
-        where = np.flatnonzero(count == k)
-        if k:
-            picked = itemgetter(*where.tolist())(raw) if len(where) > 1 else (raw[int(where[0])],)
-            tuples = list(struct.Struct(f"<{k}i").iter_unpack(b"".join(picked)))
-        else:
-            tuples = [()] * len(where)
-        out[where] = np.fromiter(tuples, dtype=object, count=len(tuples))
-    return out.tolist()  # type: ignore[no-any-return]
 
 
 def _quantization_of(key: tuple[bytes, bytes, int]) -> Quantization | None:
@@ -217,8 +196,8 @@ class ColumnarDecoder(ObjectDecoder):
 
     def _int32_vectors(self, start: np.ndarray, count: np.ndarray,
                        make: Any) -> tuple[list[Any], np.ndarray, np.ndarray]:
-        """(`make(raw bytes)` of each int32 vector (its tuple when `make` is None), all values end to end, offsets): sliced from the buffer a
-        chunk at a time, so neither per-element index arrays nor a list of every slice exist at once (the
+        """(`make(raw bytes)` of each int32 vector (none when `make` is None), all values end to end, offsets):
+        sliced from the buffer a chunk at a time, so neither per-element index arrays nor a list of every slice exist at once (the
         vectors were checked to lie inside the buffer)."""
         data = self.r.data
         views: list[Any] = []
@@ -226,7 +205,8 @@ class ColumnarDecoder(ObjectDecoder):
         for part in _chunks(len(count)):
             first = start[part]
             raw: list[bytes] = list(map(data.__getitem__, map(slice, first.tolist(), (first + 4 * count[part]).tolist())))  # type: ignore[arg-type]
-            views += map(make, raw) if make is not None else _int32_tuples(raw, count[part])
+            if make is not None:
+                views += map(make, raw)
             parts.append(b"".join(raw))
         offsets = np.zeros(len(count) + 1, _I64)
         np.cumsum(count, out=offsets[1:])
@@ -283,7 +263,9 @@ class ColumnarDecoder(ObjectDecoder):
         where = f"subgraph {index}"
         inputs = self._indices(r.vector(pos + fo[1] + inputs_r, "i") if inputs_r else (), n, f"{where} input")
         outputs = self._indices(r.vector(pos + fo[2] + outputs_r, "i") if outputs_r else (), n, f"{where} output")
-        operators, operator_columns = self._operator_columns(operator_positions, opcodes, n, where, ids)
+        id_objects = np.empty(len(ids), dtype=object)
+        id_objects[:] = ids
+        operators, operator_columns = self._operator_columns(operator_positions, opcodes, n, where, id_objects)
         name = r.text(pos + fo[4] + name_r) if name_r else ""
         columns = SubgraphColumns(**tensor_columns, **operator_columns)
         return Subgraph(index, name, tensors, operators, inputs, outputs, columns)
@@ -412,7 +394,7 @@ class ColumnarDecoder(ObjectDecoder):
         return out, decoded
 
     def _operator_columns(self, pos: np.ndarray, opcodes: list, n_tensors: int, where: str,
-                          ids: list[int]) -> tuple[tuple[Operator, ...], dict[str, np.ndarray]]:
+                          ids: np.ndarray) -> tuple[tuple[Operator, ...], dict[str, np.ndarray]]:
         """The operators, a chunk of tables at a time, and their columns end to end."""
         shared_options: dict[Any, Any] = {}
         operators: list[Operator] = []
@@ -425,7 +407,7 @@ class ColumnarDecoder(ObjectDecoder):
         return tuple(operators), _joined(parts, ("inputs", "input_offsets", "outputs", "output_offsets"))
 
     def _operator_chunk(self, pos: np.ndarray, first_index: int, opcodes: list, n_tensors: int, where: str,
-                        shared_options: dict[Any, Any], ids: list[int]) -> tuple[list[Operator], dict[str, np.ndarray]]:
+                        shared_options: dict[Any, Any], ids: np.ndarray) -> tuple[list[Operator], dict[str, np.ndarray]]:
         r = self.r
         n_ops = len(pos)
         fo, plans = self._tables(pos, OPERATOR)
@@ -443,16 +425,17 @@ class ColumnarDecoder(ObjectDecoder):
         r.budget -= int(n_inputs.sum()) + int(n_outputs.sum())
         if r.budget < 0:
             raise Fallback
-        in_tuples, inputs, input_offsets = self._int32_vectors(inputs_start, n_inputs, None)
-        out_tuples, outputs, output_offsets = self._int32_vectors(outputs_start, n_outputs, None)
+        _, inputs, input_offsets = self._int32_vectors(inputs_start, n_inputs, None)
+        _, outputs, output_offsets = self._int32_vectors(outputs_start, n_outputs, None)
         if inputs.size and (int(inputs.max()) >= n_tensors or int(inputs.min()) < -1):
             raise Fallback
         if outputs.size and (int(outputs.max()) >= n_tensors or int(outputs.min()) < 0):
             raise Fallback
         options = self._operator_options(pos, fo[:, 4], options_type, options_r, shared_options)
-        tensor_id = ids.__getitem__  # the indices were checked: each names a tensor, or is -1 for an input
-        in_tuples = [tuple(map(tensor_id, t)) for t in in_tuples]
-        out_tuples = [tuple(map(tensor_id, t)) for t in out_tuples]
+        # The indices were checked: each names a tensor, or is -1 (ids[-1]) for an omitted input; the tuples hold
+        # the tensors' own int objects, gathered and cut at C level.
+        in_tuples = cut(ids[inputs], input_offsets)
+        out_tuples = cut(ids[outputs], output_offsets)
 
         names = [c[0] for c in opcodes]
         op_names = [names[c] for c in code_index.tolist()]
