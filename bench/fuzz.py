@@ -406,17 +406,13 @@ def compare_readers(data: bytes) -> None:
 def analysed(model: Any, columns_from: int) -> object:
     """Findings, partitions and memory blocks of `model` with the analysis over columns from `columns_from`
     tensors (0: every array path however small the model), or the ModelError's message."""
-    import tpulint.graph as graph_module
-    import tpulint.model_types as model_types
+    from tpulint.testing import array_paths
 
-    saved = model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS
-    model_types.COLUMNS_FROM_TENSORS = graph_module.COLUMNS_FROM_OPS = columns_from
-    try:
-        report = analyze_model(model, Config())
-    except ModelError as e:
-        return f"ModelError: {e}"
-    finally:
-        model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved
+    with array_paths(columns_from, reader=None):
+        try:
+            report = analyze_model(model, Config())
+        except ModelError as e:
+            return f"ModelError: {e}"
     memory = report.memory
     return (report.findings, report.partitions, memory,
             memory.layers if memory is not None else None)

@@ -252,7 +252,6 @@ def test_the_array_paths_report_what_the_loops_report(monkeypatch):
     """Every corpus model and the fuzzer's kitchen sink, however small: the findings, placements and memory
     estimate (each parameter block) over the columns (flags, rule prefilters, graph, memory) equal those of the
     object path."""
-    import tpulint.graph as graph_module
     import tpulint.model_types as model_types
 
     sources: list[object] = [fuzz.kitchen_sink(), _chain(40), int8_cnn().build(), _reads_in_reverse()]
@@ -263,7 +262,6 @@ def test_the_array_paths_report_what_the_loops_report(monkeypatch):
         for strategy, threshold in (("objects", 10 ** 9), ("columnar", 0)):
             monkeypatch.setenv(READER_ENV, strategy)
             monkeypatch.setattr(model_types, "COLUMNS_FROM_TENSORS", threshold)
-            monkeypatch.setattr(graph_module, "COLUMNS_FROM_OPS", threshold)
             report = analyze(source)  # type: ignore[arg-type]
             memory = report.memory
             reports.append((report.findings, report.partitions, memory,

@@ -7,14 +7,11 @@ from typing import TYPE_CHECKING, Iterable
 
 from tpulint.errors import ModelError
 from tpulint.model import Subgraph
+from tpulint.model_types import columns_to_use
 
 if TYPE_CHECKING:
     import networkx
     import numpy as np
-
-
-# Below this many ops, the plain Python build is the faster one (numpy's per-call cost).
-COLUMNS_FROM_OPS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +32,7 @@ class Graph:
     @classmethod
     def build(cls, sg: Subgraph) -> "Graph":
         """Raise ModelError for a tensor written twice or read before it is written (a cycle)."""
-        if sg.columns is not None and len(sg.operators) >= COLUMNS_FROM_OPS:
+        if columns_to_use(sg) is not None:
             graph = _build_from_columns(cls, sg)
             if graph is not None:
                 return graph

@@ -438,14 +438,12 @@ def estimate(model: Model, graphs: Sequence[Graph], tpu_ops: Sequence[Sequence[i
 def _fill(layers: Sequence[LayerParams], budget: int, activation: tuple[str, int] | None) -> MemoryEstimate:
     remaining = budget
     streamed: list[LayerParams] = []
-    total = 0
     for p in layers:
-        size = p.bytes
-        total += size
-        if p.constant or p.host_fed or p.row_bytes > ROW_LIMIT or size > remaining:  # p.always_streamed, inlined
+        if p.always_streamed or p.bytes > remaining:
             streamed.append(p)
         else:
-            remaining -= size
+            remaining -= p.bytes
+    total = sum(p.bytes for p in layers)
     out = sum(p.bytes for p in streamed)
     return MemoryEstimate(total, total - out, out, budget, activation, UNCERTAINTY_PCT, METHOD, "estimate",
                           tuple(layers), tuple(streamed))

@@ -27,6 +27,7 @@ from tpulint.memory import (
     OTHER_CHANNEL_BYTES,
     LayerParams,
 )
+from tpulint.model_types import opcode_names
 
 if TYPE_CHECKING:
     from tpulint.model import Subgraph, SubgraphColumns
@@ -52,13 +53,8 @@ def layers(sg: Subgraph, columns: SubgraphColumns, ops: Sequence[int],
     if not ops:
         return []
     at = np.array(ops, np.int64)
-    operators = sg.operators
     codes = columns.opcode_index[at].astype(np.int64)
-    distinct, first = np.unique(codes, return_index=True)
-    table = len(distinct) and int(distinct[-1]) + 1
-    name = [""] * table
-    for code, i in zip(distinct.tolist(), first.tolist()):
-        name[code] = operators[ops[i]].opcode
+    name = opcode_names(sg, columns)
     kind = np.array([_kind(n) for n in name], np.int8)[codes]
     weighted, requantizing = kind == 1, kind == 2
     by_function = kind == 3
@@ -175,8 +171,7 @@ def largest_activation(sg: Subgraph, columns: SubgraphColumns, ops: Sequence[int
         return None
     positions, rank = _spans(columns.shape_offsets, tensors)
     dims = np.maximum(columns.shapes[positions].astype(np.int64), 1)
-    itemsize = np.array([_ITEMSIZE.get(t, 1) for t in _type_names()], np.int64)
-    item = itemsize[columns.dtype_code[tensors].astype(np.int64) + 128]
+    item = columns.by_dtype(lambda name: _ITEMSIZE.get(name, 1), tensors, np.int64)
     shaped = rank > 0
     log_size = np.zeros(len(tensors))
     elements = np.ones(len(tensors), np.int64)
@@ -191,9 +186,3 @@ def largest_activation(sg: Subgraph, columns: SubgraphColumns, ops: Sequence[int
     size = elements * item
     best = int(np.argmax(size))  # the first of equal sizes, as the per-tensor loop in index order keeps
     return sg.tensors[int(tensors[best])].name, int(size[best])
-
-
-def _type_names() -> list[str]:
-    from tpulint._schema import TENSOR_TYPES
-
-    return [TENSOR_TYPES.get(code, "") for code in range(-128, 128)]

@@ -159,6 +159,15 @@ class SubgraphColumns:
         out[present] = self.outputs[start[present]]
         return out
 
+    def by_dtype(self, value: Callable[[str], Any], tensors: Any = None, dtype: Any = bool) -> Any:
+        """`value(dtype name)` per tensor of `tensors` (all when None; -1 allowed, its answer meaningless),
+        computed once per TensorType code; unknown codes are named "type<code>", as the reader names them."""
+        import numpy as np
+
+        table = np.array([value(_schema.TENSOR_TYPES.get(code) or f"type{code}") for code in range(-128, 128)], dtype)
+        codes = self.dtype_code if tensors is None else self.dtype_code[tensors]
+        return table[codes.astype(np.int64) + 128]
+
     def dim(self, tensors: Any, from_end: int, default: int) -> Any:
         """Per tensor of `tensors` (all >= 0): its shape's dimension `from_end` from the end (1: the last), or
         `default` where its rank is smaller."""
@@ -178,6 +187,19 @@ COLUMNS_FROM_TENSORS = 256
 def columns_to_use(sg: Subgraph) -> SubgraphColumns | None:
     """The subgraph's columns when the reader kept them and it is large enough for array math to pay, else None."""
     return sg.columns if sg.columns is not None and len(sg.tensors) >= COLUMNS_FROM_TENSORS else None
+
+
+def opcode_names(sg: Subgraph, columns: SubgraphColumns) -> list[str]:
+    """Per operator-code index (the values of `columns.opcode_index`): the opcode of the ops using it, "" for
+    an entry no op of the subgraph uses."""
+    import numpy as np
+
+    codes, first = np.unique(columns.opcode_index, return_index=True)
+    names = [""] * (int(codes[-1]) + 1 if len(codes) else 0)
+    operators = sg.operators
+    for code, i in zip(codes.tolist(), first.tolist()):
+        names[code] = operators[i].opcode
+    return names
 
 
 @dataclass(frozen=True, slots=True)

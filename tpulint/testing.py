@@ -1,7 +1,11 @@
-"""ModelBuilder: make small .tflite models in code, for tests, fixtures and benchmarks (uses the `tflite` builders)."""
+"""ModelBuilder: make small .tflite models in code, for tests, fixtures and benchmarks (uses the `tflite` builders);
+array_paths(): analyse them over the reader's columns however small they are."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -406,3 +410,24 @@ def int8_cnn(builder: ModelBuilder | None = None) -> ModelBuilder:
     b.tensor("probs", [1, 10], "int8", quant=(1 / 256, -128))
     b.op("SOFTMAX", ["logits"], ["probs"], beta=1.0)
     return b
+
+
+@contextlib.contextmanager
+def array_paths(columns_from: int = 0, reader: str | None = "columnar") -> Iterator[None]:
+    """Within: every stage computes over the reader's columns from `columns_from` tensors (0: always), and the
+    reader uses the `reader` strategy (None: as configured); both restored on exit."""
+    from tpulint import model_types
+    from tpulint.model import READER_ENV
+
+    saved = os.environ.get(READER_ENV), model_types.COLUMNS_FROM_TENSORS
+    if reader is not None:
+        os.environ[READER_ENV] = reader
+    model_types.COLUMNS_FROM_TENSORS = columns_from
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop(READER_ENV, None)
+        else:
+            os.environ[READER_ENV] = saved[0]
+        model_types.COLUMNS_FROM_TENSORS = saved[1]

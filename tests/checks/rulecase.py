@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,10 +11,8 @@ import numpy as np
 
 from tpulint.analysis import analyze_model
 from tpulint.config import Config
-import tpulint.graph as graph_module
-import tpulint.model_types as model_types
-from tpulint.model import READER_ENV, read_model
-from tpulint.testing import ModelBuilder
+from tpulint.model import read_model
+from tpulint.testing import ModelBuilder, array_paths
 
 Q = (0.1, 0)
 
@@ -42,22 +38,6 @@ def bad(code: str, build: Callable[[], ModelBuilder], *ops: int | None, **config
 
 def good(code: str, build: Callable[[], ModelBuilder], **config: Any) -> Case:
     return Case(code, "good", build, frozenset(), tuple(config.items()))
-
-
-@contextlib.contextmanager
-def array_paths() -> Iterator[None]:
-    """Read as columns and take every array path (flags, prefilters, graph) however small the model."""
-    saved = os.environ.get(READER_ENV), model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS
-    os.environ[READER_ENV] = "columnar"
-    model_types.COLUMNS_FROM_TENSORS = graph_module.COLUMNS_FROM_OPS = 0
-    try:
-        yield
-    finally:
-        if saved[0] is None:
-            del os.environ[READER_ENV]
-        else:
-            os.environ[READER_ENV] = saved[0]
-        model_types.COLUMNS_FROM_TENSORS, graph_module.COLUMNS_FROM_OPS = saved[1], saved[2]
 
 
 def found(case: Case, tmp_path: Path) -> set[tuple[str, int | None]]:

@@ -139,11 +139,7 @@ def _candidates(ctx: Context, op_rules: list[Rule], dispatch: dict[tuple[str, bo
     c = ctx.sg.columns
     assert c is not None
     operators = ctx.sg.operators
-    starts = c.input_offsets[:-1]
-    first_input = np.full(len(operators), -1, np.int64)
-    has_inputs = np.diff(c.input_offsets) > 0
-    first_input[has_inputs] = c.inputs[starts[has_inputs]]
-    malformed = (np.diff(c.output_offsets) == 0) | (first_input < 0)
+    malformed = (c.first_output(np.arange(len(operators))) < 0) | (c.operand(np.arange(len(operators)), 0) < 0)
     group_of = c.opcode_index.astype(np.int64) * 2 + malformed
     order = np.argsort(group_of, kind="stable")
     bounds = np.flatnonzero(np.diff(group_of[order])) + 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tpulint.findings import Confidence, Effect, Severity
-from tpulint.model_types import columns_to_use
+from tpulint.model_types import columns_to_use, opcode_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -186,21 +186,16 @@ def tensor_flags(columns: SubgraphColumns, profile: Profile) -> np.ndarray:
     """The F_* bits of every tensor, as Context.flags computes them one tensor at a time."""
     import numpy as np
 
-    from tpulint._schema import TENSOR_TYPES
-
     allowed, keep = profile.dtypes, profile.max_nontrivial_rank
     limit = profile.limits["tensor_row_max_elements"]
-    codes = np.arange(-128, 128)
-    names = [TENSOR_TYPES.get(c) or f"type{c}" for c in codes.tolist()]
-    not_allowed = np.array([n not in allowed for n in names])
-    not_param = np.array([n not in _PARAMS for n in names])
-    int16 = np.array([n == "int16" for n in names])
-    dtype = columns.dtype_code.astype(np.int64) + 128
+    not_allowed = columns.by_dtype(lambda name: name not in allowed)
+    not_param = columns.by_dtype(lambda name: name not in _PARAMS)
+    int16 = columns.by_dtype(lambda name: name == "int16")
     offsets = columns.shape_offsets
     rank = np.diff(offsets)
     n = len(rank)
     shapes = columns.shapes.astype(np.int64)
-    activation = np.where(not_allowed[dtype], np.where(int16[dtype], F_INT16, F_DTYPE), 0)
+    activation = np.where(not_allowed, np.where(int16, F_INT16, F_DTYPE), 0)
     # F_RANK: a dimension > 1 among the outer rank - keep ones
     owner = np.repeat(np.arange(n, dtype=np.int64), rank)
     position = np.arange(len(shapes), dtype=np.int64) - offsets[:-1][owner]
@@ -212,7 +207,7 @@ def tensor_flags(columns: SubgraphColumns, profile: Profile) -> np.ndarray:
     second = np.where(rank >= 2, shapes[np.maximum(ends - 2, 0)] if len(shapes) else 0, 1)
     activation |= np.where(last * second > limit, F_ROW, 0)
     activation |= np.where(rank == 0, F_SCALAR, 0)
-    constant = np.where(not_allowed[dtype] & not_param[dtype], F_DTYPE, 0)
+    constant = np.where(not_allowed & not_param, F_DTYPE, 0)
     return np.where(columns.is_constant, constant, activation)
 
 
@@ -226,16 +221,6 @@ def op_flags(columns: SubgraphColumns, flags: list[int], n_ops: int) -> np.ndarr
         owner = np.repeat(np.arange(n_ops, dtype=np.int64), np.diff(offsets))
         np.bitwise_or.at(out, owner, table[values])
     return out
-
-
-def dtype_in(columns: SubgraphColumns, tensors: np.ndarray, names: Collection[str]) -> np.ndarray:
-    """Per tensor index of `tensors` (-1 allowed, its answer meaningless): whether its dtype is one of `names`."""
-    import numpy as np
-
-    from tpulint._schema import TENSOR_TYPES
-
-    table = np.array([TENSOR_TYPES.get(code) in names for code in range(-128, 128)])
-    return table[columns.dtype_code[tensors].astype(np.int64) + 128]
 
 
 def tensors_with_negative_dims(columns: SubgraphColumns) -> list[int]:
@@ -255,15 +240,11 @@ def first_op_of_each_code(sg: Subgraph) -> Sequence[Operator]:
     columns = columns_to_use(sg)
     if columns is None:
         return sg.operators
-    operators = sg.operators
-    return [operators[i] for i in _first_of_each_code(sg, columns)]
-
-
-def _first_of_each_code(sg: Subgraph, columns: SubgraphColumns) -> list[int]:
-    """The index of the first op using each operator-code entry, in op order."""
     import numpy as np
 
-    return sorted(np.unique(columns.opcode_index, return_index=True)[1].tolist())
+    first = np.unique(columns.opcode_index, return_index=True)[1]
+    operators = sg.operators
+    return [operators[i] for i in sorted(first.tolist())]
 
 
 def ops_with_opcode(sg: Subgraph, opcodes: Collection[str]) -> list[Operator]:
@@ -273,10 +254,9 @@ def ops_with_opcode(sg: Subgraph, opcodes: Collection[str]) -> list[Operator]:
         return [op for op in sg.operators if op.opcode in opcodes]
     import numpy as np
 
-    firsts = [i for i in _first_of_each_code(sg, columns) if sg.operators[i].opcode in opcodes]
-    if not firsts:
+    wanted = [code for code, name in enumerate(opcode_names(sg, columns)) if name in opcodes]
+    if not wanted:
         return []
-    wanted = columns.opcode_index[np.array(firsts, np.int64)]  # their operator-code entries
     operators = sg.operators
     return [operators[i] for i in np.flatnonzero(np.isin(columns.opcode_index, wanted)).tolist()]
 

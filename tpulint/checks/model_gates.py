@@ -13,7 +13,6 @@ from tpulint.checks._base import (
     Hit,
     ModelContext,
     columns_to_use,
-    dtype_in,
     first_op_of_each_code,
     ops_with_opcode,
     prefilter,
@@ -252,7 +251,7 @@ def _bias_of_another_dtype(ctx: Context, ops: np.ndarray) -> np.ndarray:
     columns = ctx.sg.columns
     assert columns is not None
     bias = columns.operand(ops, WEIGHTED[ctx.sg.operators[int(ops[0])].opcode][1])
-    return (bias >= 0) & ~dtype_in(columns, bias, ctx.profile.bias_dtypes)
+    return (bias >= 0) & ~columns.by_dtype(ctx.profile.bias_dtypes.__contains__, bias)
 
 
 @_gate("TPU004", "non-int32-bias", confidence=Confidence.OBSERVED, opcodes=(
